@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { SandboxRecord } from '../store/sandboxes.ts';
+import type { Store } from '../store/store.ts';
+import { envVarsSchema, parseInput } from './validation.ts';
+import { principalOf } from './principal.ts';
+import { ideProxyPath } from '../proxy/routes.ts';
+
+const MAX_TIMEOUT_S = 30 * 24 * 3600;
+export const EXEC_DEFAULT_TIMEOUT_MS = 60_000;
+export const EXEC_MAX_TIMEOUT_MS = 3_600_000;
+export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
+
+const CreateSandboxBody = z.strictObject({
+  templateID: z.string().min(1).max(64),
+  name: z.string().trim().min(1).max(64).optional(),
+  memoryMB: z.number().int().min(256).max(256 * 1024).optional(),
+  cpuCount: z.number().positive().max(128).optional(),
+  timeout: z.number().int().min(1).max(MAX_TIMEOUT_S).optional(),
+  metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+  envVars: envVarsSchema.optional(),
+});
+
+const CreateQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
+
+const ExecBody = z.strictObject({
+  cmd: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+  envs: envVarsSchema.optional(),
+  timeoutMs: z.number().int().min(1).max(EXEC_MAX_TIMEOUT_MS).optional(),
+});
+
+export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, store: Store): void {
+  const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
+
+  app.post('/api/sandboxes', async (request, reply) => {
+    const { user } = principalOf(request);
+    const { wait } = parseInput(CreateQuery, request.query, 'query');
+    const input = parseInput(CreateSandboxBody, request.body);
+    let record = sandboxes.create(user, input);
+    if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
+    return reply.status(201).send(view(record));
+  });
+
+  app.get('/api/sandboxes', async (request) => {
+    const { user } = principalOf(request);
+    return sandboxes.listFor(user).map(view);
+  });
+
+  app.get<{ Params: { id: string } }>('/api/sandboxes/:id', async (request) => {
+    const { user } = principalOf(request);
+    return view(sandboxes.getFor(user, request.params.id));
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/sandboxes/:id', async (request, reply) => {
+    const { user } = principalOf(request);
+    await sandboxes.delete(user, request.params.id);
+    return reply.status(204).send();
+  });
+
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/stop', async (request) => {
+    const { user } = principalOf(request);
+    return view(await sandboxes.stop(user, request.params.id));
+  });
+
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/start', async (request) => {
+    const { user } = principalOf(request);
+    const { wait } = parseInput(CreateQuery, request.query, 'query');
+    let record = await sandboxes.start(user, request.params.id);
+    if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
+    return view(record);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/exec', async (request) => {
+    const { user } = principalOf(request);
+    const body = parseInput(ExecBody, request.body);
+    const result = await sandboxes.exec(user, request.params.id, {
+      cmd: body.cmd, cwd: body.cwd, envs: body.envs,
+      timeoutMs: body.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS,
+      maxOutputBytes: EXEC_MAX_OUTPUT_BYTES,
+    });
+    request.log.info({ sandboxID: request.params.id, username: user.username, exitCode: result.exitCode }, 'exec');
+    return result;
+  });
+}
+
+/** The API's view of a sandbox: E2B's field names; no env values, no driver internals. */
+export function sandboxView(r: SandboxRecord, owner: string) {
+  return {
+    sandboxID: r.sandboxID,
+    templateID: r.templateID,
+    name: r.name,
+    owner,
+    state: r.state,
+    memoryMB: r.memoryMB,
+    cpuCount: r.cpuCount,
+    createdAt: r.createdAt,
+    endAt: r.endAt,
+    metadata: r.metadata,
+    envVarNames: Object.keys(r.envVars),
+    limits: r.limits,
+    ...(r.error ? { error: r.error } : {}),
+    urls: { ide: ideProxyPath(r.sandboxID) },
+  };
+}

@@ -1,0 +1,51 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { publicBaseUrl, type Config } from '../config.ts';
+import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
+
+/**
+ * A small client for the running gateway's API, used by CLI commands. It
+ * authenticates with --api-key / CODEYARD_API_KEY, else (on the gateway's own
+ * machine) as admin with the initial password file.
+ */
+export class ApiClient {
+  private readonly base: string;
+  private headers: Record<string, string> = {};
+  private readonly config: Config;
+
+  constructor(config: Config, opts: { url?: string; apiKey?: string }) {
+    this.config = config;
+    this.base = (opts.url ?? publicBaseUrl(config)).replace(/\/$/, '');
+    const key = opts.apiKey ?? process.env.CODEYARD_API_KEY;
+    if (key) this.headers['x-api-key'] = key;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    if (!this.headers['x-api-key'] && !this.headers.cookie) await this.loginAsAdmin();
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: { ...this.headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new Error(`cannot reach the gateway at ${this.base} (${(err as Error).cause ?? (err as Error).message}): is \`codeyard serve\` running? (--url to point elsewhere)`);
+    }
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : undefined;
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${data?.message ?? text}`);
+    return data as T;
+  }
+
+  private async loginAsAdmin(): Promise<void> {
+    const file = join(this.config.dataDir, INITIAL_PASSWORD_FILE);
+    const password = process.env.CODEYARD_ADMIN_PASSWORD ?? (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+    if (!password) throw new Error('no credentials: pass --api-key (or set CODEYARD_API_KEY); create one with POST /api/keys');
+    const res = await fetch(this.base + '/api/auth/login', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
+    }).catch((err) => { throw new Error(`cannot reach the gateway at ${this.base}: is \`codeyard serve\` running? (${err.cause ?? err.message})`); });
+    if (!res.ok) throw new Error(`login as admin failed (${res.status}): pass --api-key instead`);
+    this.headers.cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+  }
+}

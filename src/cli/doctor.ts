@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { loadConfig, type Config, type ConfigSources } from '../config.ts';
+import { toolchainPaths } from '../toolchain/paths.ts';
+import { CODE_SERVER_VERSION, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
+import { codeServerVersion } from '../toolchain/code-server-install.ts';
+import { Cgroups } from '../runtime/local/cgroups.ts';
+import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What the operator should do when it failed. */
+  fix?: string;
+  /** A warning does not fail the doctor. */
+  warnOnly?: boolean;
+}
+
+/** `codeyard doctor`: every precondition of `serve`, each with what to do about it. Exit 1 on any failure. */
+export async function runDoctor(sources: ConfigSources): Promise<number> {
+  const config = loadConfig(sources);
+  const checks: Check[] = [
+    checkNode(),
+    checkCodeServer(),
+    ...checkIsolation(config),
+    checkCgroups(),
+    checkDataDir(config),
+    await checkPort(config),
+  ];
+  for (const c of checks) {
+    const mark = c.ok ? '\x1b[32m✓\x1b[0m' : c.warnOnly ? '\x1b[33m!\x1b[0m' : '\x1b[31m✗\x1b[0m';
+    process.stdout.write(`${mark} ${c.name}: ${c.detail}\n`);
+    if (!c.ok && c.fix) process.stdout.write(`    → ${c.fix}\n`);
+  }
+  const failed = checks.filter((c) => !c.ok && !c.warnOnly).length;
+  process.stdout.write(failed ? `\n${failed} problem(s) found.\n` : '\nall checks passed.\n');
+  return failed ? 1 : 0;
+}
+
+function checkNode(): Check {
+  const major = Number(process.versions.node.split('.')[0]);
+  return { name: 'node', ok: major >= MIN_NODE_MAJOR, detail: `${process.version} at ${process.execPath}`, fix: 'run `npm run setup` to provision Node 24' };
+}
+
+function checkCodeServer(): Check {
+  const t = toolchainPaths();
+  const v = codeServerVersion(t);
+  return {
+    name: 'code-server', ok: v === CODE_SERVER_VERSION,
+    detail: v ? `${v} in ${t.codeServerDir}` : `not installed in ${t.codeServerDir}`,
+    fix: `run \`codeyard setup\` to install code-server ${CODE_SERVER_VERSION}`,
+  };
+}
+
+function checkIsolation(config: Config): Check[] {
+  if (config.runtime.local.isolation === 'none') {
+    return [{ name: 'isolation', ok: false, warnOnly: true, detail: 'runtime.local.isolation is none: sandboxes run as plain processes with the gateway\'s rights', fix: 'install bubblewrap and remove `isolation: none` from the config' }];
+  }
+  const tools = ['bwrap', 'setpriv', 'nsenter', 'timeout'].map((tool): Check => {
+    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
+    return { name: tool, ok: found.status === 0, detail: found.status === 0 ? found.stdout.trim() : 'not found', fix: `apt-get install ${tool === 'bwrap' ? 'bubblewrap' : tool === 'timeout' ? 'coreutils' : 'util-linux'} (or run \`codeyard setup\` as root)` };
+  });
+  if (!tools[0]!.ok) return tools;
+  const trial = spawnSync('bwrap', ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
+    '--proc', '/proc', '--dev', '/dev', '--unshare-pid', '--unshare-ipc',
+    ...(process.getuid?.() === 0 ? [] : ['--unshare-user']), '--', '/usr/bin/true'], { encoding: 'utf8' });
+  tools.push({
+    name: 'namespaces', ok: trial.status === 0,
+    detail: trial.status === 0 ? 'bubblewrap can create mount, PID and IPC namespaces' : `bwrap failed: ${trial.stderr.trim()}`,
+    fix: 'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0) or run the gateway as root',
+  });
+  return tools;
+}
+
+function checkCgroups(): Check {
+  const status = new Cgroups().status();
+  return status.ok
+    ? { name: 'cgroups', ok: true, detail: `v${status.version}: memoryMB and cpuCount are enforced` }
+    : { name: 'cgroups', ok: false, warnOnly: true, detail: `memoryMB and cpuCount are NOT enforced (sandbox records say limits: "not-enforced"): ${status.reason}`, fix: 'run the gateway as root on a host with cgroup v2 (memory, cpu) or v1 memory and cpu hierarchies' };
+}
+
+function checkDataDir(config: Config): Check {
+  const dir = config.dataDir;
+  if (!existsSync(dir)) return { name: 'data dir', ok: true, detail: `${dir} will be created (mode 0700) on first start` };
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return { name: 'data dir', ok: false, detail: `${dir} is not writable`, fix: `chown it to the user running codeyard, or pick another --data-dir` };
+  }
+  const mode = statSync(dir).mode & 0o777;
+  const pw = join(dir, INITIAL_PASSWORD_FILE);
+  const pwMode = existsSync(pw) ? statSync(pw).mode & 0o777 : 0o600;
+  const ok = (mode & 0o077) === 0 && (pwMode & 0o077) === 0;
+  return {
+    name: 'data dir', ok,
+    detail: `${dir} mode ${mode.toString(8)}${existsSync(pw) ? `, ${INITIAL_PASSWORD_FILE} mode ${pwMode.toString(8)}` : ''}`,
+    fix: `chmod 700 ${dir}${existsSync(pw) ? ` && chmod 600 ${pw}` : ''}`,
+  };
+}
+
+function checkPort(config: Config): Promise<Check> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve({
+      name: 'port', ok: false, warnOnly: err.code === 'EADDRINUSE',
+      detail: `${config.host}:${config.port}: ${err.code === 'EADDRINUSE' ? 'in use (fine if codeyard is already running there)' : err.message}`,
+      fix: 'stop whatever holds it (ss -ltnp), or choose --port / CODEYARD_PORT',
+    }));
+    server.listen(config.port, config.host, () => server.close(() => resolve({ name: 'port', ok: true, detail: `${config.host}:${config.port} is free` })));
+  });
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config.ts';
+import { ApiClient } from './api-client.ts';
+import type { GlobalFlags } from './main.ts';
+
+interface SandboxView { sandboxID: string; templateID: string; name: string; owner: string; state: string; memoryMB: number; cpuCount: number; createdAt: string; urls: { ide: string }; error?: string }
+
+/** `codeyard sandbox ls|create|rm`: the API, from a shell. */
+export function sandboxCommands(program: Command, globals: () => GlobalFlags): void {
+  const sandbox = program.command('sandbox').description('list, create and delete sandboxes on the running gateway')
+    .option('--url <url>', 'gateway URL (default: from config)')
+    .option('--api-key <key>', 'API key (default: $CODEYARD_API_KEY, else the admin password file)');
+
+  const client = () => {
+    const { url, apiKey } = sandbox.opts<{ url?: string; apiKey?: string }>();
+    return new ApiClient(loadConfig(globals()), { url, apiKey });
+  };
+
+  sandbox.command('ls').description('list sandboxes').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
+    const list = await client().request<SandboxView[]>('GET', '/api/sandboxes');
+    if (opts.json) return void console.log(JSON.stringify(list, null, 2));
+    if (!list.length) return void console.log('no sandboxes');
+    console.log(['SANDBOX ID', 'TEMPLATE', 'STATE', 'OWNER', 'NAME', 'IDE'].join('\t'));
+    for (const s of list) console.log([s.sandboxID, s.templateID, s.state, s.owner, s.name, s.urls.ide].join('\t'));
+  });
+
+  sandbox.command('create').description('create a sandbox and wait until it runs')
+    .option('-t, --template <id>', 'template', 'vscode')
+    .option('-n, --name <name>', 'name')
+    .option('--memory <MB>', 'memory limit in MB', (v) => Number(v))
+    .option('--cpu <count>', 'CPU count', (v) => Number(v))
+    .option('--no-wait', 'return at once, while it starts')
+    .action(async (opts: { template: string; name?: string; memory?: number; cpu?: number; wait: boolean }) => {
+      const api = client();
+      const s = await api.request<SandboxView>('POST', `/api/sandboxes${opts.wait ? '?wait=true' : ''}`, {
+        templateID: opts.template, name: opts.name, memoryMB: opts.memory, cpuCount: opts.cpu,
+      });
+      console.log(`${s.sandboxID}\t${s.state}\t${s.urls.ide}`);
+      if (s.state === 'error') {
+        console.error(s.error);
+        process.exitCode = 1;
+      }
+    });
+
+  sandbox.command('rm').description('delete sandboxes (stops them and deletes their files)').argument('<ids...>')
+    .action(async (ids: string[]) => {
+      const api = client();
+      for (const id of ids) {
+        await api.request('DELETE', `/api/sandboxes/${encodeURIComponent(id)}`);
+        console.log(`deleted ${id}`);
+      }
+    });
+}

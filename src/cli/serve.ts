@@ -1,0 +1,21 @@
+import { loadConfig, type ConfigSources } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { startGateway } from '../gateway.ts';
+
+/** `codeyard serve`: runs until SIGINT/SIGTERM, then closes cleanly. Sandboxes keep running and are adopted on the next start. */
+export async function runServe(sources: ConfigSources): Promise<void> {
+  const config = loadConfig(sources);
+  const log = createLogger(config.logLevel);
+  const gateway = await startGateway(config, { log });
+  process.stderr.write(`codeyard is listening on ${gateway.url}  (data: ${config.dataDir})\n`);
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    await gateway.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}

@@ -1,0 +1,143 @@
+// The one place configuration is read: defaults < file (codeyard.yaml or JSON)
+// < environment (CODEYARD_*) < command-line flags. Validated once; every error
+// names the key and the source it came from.
+import { readFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { InvalidInputError } from './errors.ts';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const ConfigSchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(8080),
+  dataDir: z.string().min(1).default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'codeyard')),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Public base URL used in links the API hands out; derived from host:port when unset. */
+  publicUrl: z.url().optional(),
+  /** Trust X-Forwarded-* from the peer (set when nginx or another proxy sits in front). */
+  trustProxy: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+  sessionTtlHours: z.coerce.number().positive().default(24 * 7),
+  runtime: z.strictObject({
+    driver: z.enum(['local']).default('local'),
+    local: z.strictObject({
+      /** `bubblewrap` (default) or `none` (explicit opt-out: no namespaces, for machines without bwrap). */
+      isolation: z.enum(['bubblewrap', 'none']).default('bubblewrap'),
+      /** First host uid handed to sandboxes when the gateway runs as root; sandbox N gets base+N. */
+      uidBase: z.coerce.number().int().min(1000).default(200000),
+    }).prefault({}),
+  }).prefault({}),
+  sandboxes: z.strictObject({
+    defaultMemoryMB: z.coerce.number().int().min(128).default(2048),
+    defaultCpuCount: z.coerce.number().positive().default(1),
+    /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
+    startTimeoutSeconds: z.coerce.number().int().positive().default(120),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Flat env var -> config path. Only these are read; anything else CODEYARD_* is left alone. */
+const ENV_KEYS: Record<string, string[]> = {
+  CODEYARD_HOST: ['host'],
+  CODEYARD_PORT: ['port'],
+  CODEYARD_DATA_DIR: ['dataDir'],
+  CODEYARD_LOG_LEVEL: ['logLevel'],
+  CODEYARD_PUBLIC_URL: ['publicUrl'],
+  CODEYARD_RUNTIME: ['runtime', 'driver'],
+  CODEYARD_ISOLATION: ['runtime', 'local', 'isolation'],
+  CODEYARD_TRUST_PROXY: ['trustProxy'],
+};
+
+export interface ConfigSources {
+  /** Explicit path (--config / CODEYARD_CONFIG); when absent, <dataDir>/codeyard.yaml is read if present. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Already-parsed flags, in config shape (e.g. { port: 9000, dataDir: '/x' }). */
+  flags?: Record<string, unknown>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, path] of Object.entries(ENV_KEYS)) {
+    if (env[name] !== undefined && env[name] !== '') setPath(fromEnv, path, env[name]);
+  }
+  const flags = stripUndefined(sources.flags ?? {});
+  const explicitPath = sources.configPath ?? env.CODEYARD_CONFIG;
+  const dataDirHint = (flags.dataDir ?? fromEnv.dataDir) as string | undefined;
+  const filePath = explicitPath ?? findDefaultConfigFile(dataDirHint);
+  const fromFile = filePath ? readConfigFile(filePath, explicitPath !== undefined) : {};
+
+  const merged = deepMerge(deepMerge(fromFile, fromEnv), flags);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    const where = filePath ? ` (merged from ${filePath}, CODEYARD_* env and flags)` : '';
+    throw new InvalidInputError(`config key "${key}": ${issue.message}${where}`);
+  }
+  const config = parsed.data;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+/** The URL a browser uses to reach this gateway, for links in API answers. */
+export function publicBaseUrl(config: Config, boundPort = config.port): string {
+  if (config.publicUrl) return config.publicUrl.replace(/\/$/, '');
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+}
+
+function findDefaultConfigFile(dataDir: string | undefined): string | undefined {
+  const candidates = ['codeyard.yaml', 'codeyard.yml', 'codeyard.json'];
+  const dirs = [dataDir ?? join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'codeyard')];
+  for (const dir of dirs) for (const name of candidates) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function readConfigFile(path: string, required: boolean): Record<string, unknown> {
+  if (!existsSync(path)) {
+    if (required) throw new InvalidInputError(`config file ${path} does not exist: create it or drop --config/CODEYARD_CONFIG`);
+    return {};
+  }
+  const text = readFileSync(path, 'utf8');
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new InvalidInputError(`config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  if (value == null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInputError(`config file ${path} must hold a mapping of keys (host, port, dataDir, …)`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[path.at(-1)!] = value;
+}
+
+function stripUndefined(obj: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}

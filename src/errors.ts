@@ -1,0 +1,50 @@
+// One error class per kind. Each knows its HTTP status and its wire name, so the
+// API and the proxy turn any of them into the same JSON body in one place.
+
+export abstract class CodeyardError extends Error {
+  abstract readonly status: number;
+  abstract readonly kind: string;
+
+  toJSON(): { code: number; message: string; error: string } {
+    return { code: this.status, message: this.message, error: this.kind };
+  }
+}
+
+export class InvalidInputError extends CodeyardError {
+  readonly status = 400;
+  readonly kind = 'invalid_input';
+}
+
+export class UnauthorizedError extends CodeyardError {
+  readonly status = 401;
+  readonly kind = 'unauthorized';
+  constructor(message = 'authentication required: log in, or send X-API-Key or Authorization: Bearer <key>') {
+    super(message);
+  }
+}
+
+export class ForbiddenError extends CodeyardError {
+  readonly status = 403;
+  readonly kind = 'forbidden';
+}
+
+export class NotFoundError extends CodeyardError {
+  readonly status = 404;
+  readonly kind = 'not_found';
+}
+
+export class ConflictError extends CodeyardError {
+  readonly status = 409;
+  readonly kind = 'conflict';
+}
+
+export class UpstreamUnavailableError extends CodeyardError {
+  readonly status = 502;
+  readonly kind = 'upstream_unavailable';
+}
+
+/** A fault of the machine or the setup, not of the request: the operator must act. */
+export class SetupError extends CodeyardError {
+  readonly status = 500;
+  readonly kind = 'setup';
+}

@@ -1,0 +1,93 @@
+import { existsSync, mkdirSync, statSync, chmodSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { publicBaseUrl, type Config } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Store } from './store/store.ts';
+import { AuthService } from './auth/auth-service.ts';
+import { bootstrapAdmin } from './auth/bootstrap-admin.ts';
+import { SandboxService } from './sandboxes/sandbox-service.ts';
+import { LocalRuntime } from './runtime/local/local-runtime.ts';
+import type { Runtime } from './runtime/interface.ts';
+import { SandboxProxy } from './proxy/sandbox-proxy.ts';
+import { buildApp } from './api/app.ts';
+import { toolchainPaths } from './toolchain/paths.ts';
+import { SetupError } from './errors.ts';
+
+export interface Gateway {
+  app: FastifyInstance;
+  store: Store;
+  sandboxes: SandboxService;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** A runtime to use instead of the configured driver (unit tests pass a fake). */
+  runtime?: Runtime;
+  /** Skip binding a port (fastify inject() tests). */
+  listen?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Wires store, auth, runtime, lifecycle, proxy and API together, and listens. */
+export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const env = opts.env ?? process.env;
+  prepareDataDir(config.dataDir);
+
+  const store = Store.open(config.dataDir);
+  const auth = new AuthService(store, config.sessionTtlHours * 3600_000);
+  await bootstrapAdmin({ store, auth, dataDir: config.dataDir, log, envPassword: env.CODEYARD_ADMIN_PASSWORD });
+
+  const runtime = opts.runtime ?? createRuntime(config, log);
+  const sandboxes = new SandboxService({
+    store, runtime, log: log.child({ component: 'sandboxes' }),
+    defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
+    startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
+  });
+  await sandboxes.reconcile();
+
+  const proxy = new SandboxProxy({ auth, sandboxes, store, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy });
+  const app = buildApp({ auth, sandboxes, store, log, proxy, trustProxy: config.trustProxy });
+
+  let port = config.port;
+  if (opts.listen !== false) {
+    await app.listen({ host: config.host, port: config.port });
+    port = (app.server.address() as AddressInfo).port;
+  } else {
+    await app.ready();
+  }
+  const url = publicBaseUrl(config, port);
+  log.info({ url, dataDir: config.dataDir, runtime: runtime.name }, 'codeyard gateway listening');
+
+  return {
+    app, store, sandboxes, url, port,
+    async close() {
+      await app.close();
+      proxy.close();
+      await sandboxes.close();
+      store.close();
+    },
+  };
+}
+
+function createRuntime(config: Config, log: Logger): Runtime {
+  const toolchain = toolchainPaths();
+  if (!existsSync(toolchain.codeServerEntry)) {
+    throw new SetupError(`code-server is not installed in the toolchain cache (${toolchain.codeServerDir}): run \`npm run setup\` (or \`codeyard setup\`) first`);
+  }
+  return new LocalRuntime({
+    dataDir: config.dataDir, toolchain, isolation: config.runtime.local.isolation,
+    uidBase: config.runtime.local.uidBase, log: log.child({ component: 'runtime' }),
+  });
+}
+
+/** The data dir holds the database and secrets: owner-only. */
+function prepareDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dataDir).mode & 0o777;
+  if (mode & 0o077) chmodSync(dataDir, 0o700);
+}

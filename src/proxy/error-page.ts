@@ -1,0 +1,41 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+const wantsHtml = (req: IncomingMessage) => (req.headers.accept ?? '').includes('text/html');
+
+/**
+ * Answers a proxy failure: JSON for programs, a small page for browsers. With
+ * `refresh` the page reloads itself, for a sandbox that is still starting.
+ */
+export function sendProxyError(req: IncomingMessage, res: ServerResponse, status: number, kind: string, message: string, refresh = false): void {
+  if (res.headersSent) { res.destroy(); return; }
+  if (!wantsHtml(req)) {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ code: status, message, error: kind }));
+    return;
+  }
+  const title = status === 502 ? (refresh ? 'Starting your workspace…' : 'Workspace not reachable') : `Error ${status}`;
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    'x-content-type-options': 'nosniff',
+    ...(refresh ? { refresh: '2' } : {}),
+  });
+  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<style>body{font:16px system-ui,sans-serif;max-width:36em;margin:15vh auto;padding:0 1em;color:#222}p{color:#555}</style></head>
+<body><h1>${title}</h1><p>${escapeHtml(message)}</p>${refresh ? '<p>This page refreshes by itself.</p>' : ''}</body></html>`);
+}
+
+/** For upgrade requests there is no response object: write a minimal HTTP answer on the socket. */
+export function rejectUpgrade(socket: import('node:stream').Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ code: status, message });
+  socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function statusText(status: number): string {
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway' } as Record<number, string>)[status] ?? 'Error';
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

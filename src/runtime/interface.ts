@@ -1,0 +1,79 @@
+// The contract every driver implements. The SandboxService is its only caller;
+// drivers never talk HTTP to users, they hand back endpoints the proxy dials.
+
+/** Where one service of a sandbox listens: a unix socket, or host:port. */
+export type Endpoint = { socketPath: string } | { host: string; port: number };
+
+/** Paths as the sandbox's own processes see them. */
+export interface SandboxLayout {
+  home: string;
+  workspace: string;
+  /** Directory holding service sockets. */
+  runDir: string;
+  nodeBin: string;
+  codeServerEntry: string;
+}
+
+/** A service the sandbox's main process offers on a socket in layout.runDir. */
+export interface ServiceSpec {
+  socketName: string;
+  healthPath: string;
+}
+
+export interface SandboxSpec {
+  sandboxID: string;
+  /** Small stable number per sandbox; local driver derives the host uid from it. */
+  seq: number;
+  memoryMB: number;
+  cpuCount: number;
+  envVars: Record<string, string>;
+  /** The main process's argv, for the paths the sandbox sees. */
+  command: (layout: SandboxLayout) => string[];
+  /** Services by name; the first is the one whose health means "running". */
+  services: Record<string, ServiceSpec>;
+  /** The driver's own state from the store (empty before the first start). */
+  driverState: Record<string, unknown>;
+}
+
+export interface StartResult {
+  endpoints: Record<string, Endpoint>;
+  driverState: Record<string, unknown>;
+  limits: 'enforced' | 'not-enforced';
+  /** Why limits are not enforced, for the record and `codeyard doctor`. */
+  limitsReason?: string;
+}
+
+export interface ExecRequest {
+  cmd: string | string[];
+  cwd?: string;
+  envs?: Record<string, string>;
+  timeoutMs: number;
+  maxOutputBytes: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** Prepares storage (workspace, home). Idempotent. */
+  create(spec: SandboxSpec): Promise<void>;
+  /** Starts the main process; resolves once spawned (health is the supervisor's job). */
+  start(spec: SandboxSpec): Promise<StartResult>;
+  /** Stops every process of the sandbox; keeps its files. Idempotent. */
+  stop(spec: SandboxSpec): Promise<void>;
+  /** Stops and deletes everything the sandbox held. Idempotent. */
+  remove(spec: SandboxSpec): Promise<void>;
+  /** Whether its processes are alive, and where its services listen. */
+  inspect(spec: SandboxSpec): Promise<{ running: boolean; endpoints: Record<string, Endpoint> }>;
+  exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult>;
+  /** Sandbox IDs the runtime still holds resources for, for reconciliation at startup. */
+  list(): Promise<string[]>;
+  /** A tail of the main process's log, for error messages. */
+  logTail(sandboxID: string, bytes?: number): string;
+}

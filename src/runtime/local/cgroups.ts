@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = '/sys/fs/cgroup';
+const CPU_PERIOD_US = 100_000;
+
+export interface CgroupHandle {
+  /** cgroup.procs files a process writes its pid into to join (one per v1 hierarchy). */
+  procsFiles: string[];
+  dirs: string[];
+}
+
+export type CgroupSupport =
+  | { ok: true; version: 1 | 2 }
+  | { ok: false; reason: string };
+
+/**
+ * Memory and CPU limits through cgroups, v2 (unified) or v1 (memory + cpu hierarchies),
+ * under a `codeyard` parent group. Anything we cannot write is reported, not hidden.
+ */
+export class Cgroups {
+  private readonly support: CgroupSupport;
+
+  private readonly root: string;
+
+  constructor(root = ROOT) {
+    this.root = root;
+    this.support = detect(root);
+  }
+
+  status(): CgroupSupport {
+    return this.support;
+  }
+
+  /** Creates the sandbox's group(s) with limits; throws with the reason if the kernel refuses. */
+  create(sandboxID: string, memoryMB: number, cpuCount: number): CgroupHandle {
+    if (!this.support.ok) throw new Error(this.support.reason);
+    const memBytes = String(memoryMB * 1024 * 1024);
+    const quota = String(Math.max(1000, Math.round(cpuCount * CPU_PERIOD_US)));
+    if (this.support.version === 2) {
+      const parent = join(this.root, 'codeyard');
+      mkdirSync(parent, { recursive: true });
+      // Controllers must be delegated to children before a child may use them.
+      writeFileSync(join(this.root, 'cgroup.subtree_control'), '+memory +cpu +pids');
+      writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory +cpu +pids');
+      const dir = join(parent, sandboxID);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'memory.max'), memBytes);
+      writeFileSync(join(dir, 'memory.swap.max'), '0');
+      writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      return { procsFiles: [join(dir, 'cgroup.procs')], dirs: [dir] };
+    }
+    const mem = join(this.root, 'memory', 'codeyard', sandboxID);
+    const cpu = join(this.root, 'cpu', 'codeyard', sandboxID);
+    mkdirSync(mem, { recursive: true });
+    mkdirSync(cpu, { recursive: true });
+    writeFileSync(join(mem, 'memory.limit_in_bytes'), memBytes);
+    writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    writeFileSync(join(cpu, 'cpu.cfs_quota_us'), quota);
+    return { procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')], dirs: [mem, cpu] };
+  }
+
+  /** Pids still in the sandbox's groups. */
+  pids(handle: CgroupHandle): number[] {
+    const pids = new Set<number>();
+    for (const f of handle.procsFiles) {
+      if (!existsSync(f)) continue;
+      for (const line of readFileSync(f, 'utf8').split('\n')) if (line) pids.add(Number(line));
+    }
+    return [...pids];
+  }
+
+  /** Kills every process in the groups and removes them. */
+  destroy(handle: CgroupHandle): void {
+    for (const pid of this.pids(handle)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    for (const dir of handle.dirs) {
+      for (let i = 0; i < 50 && existsSync(dir); i++) {
+        try { rmdirSync(dir); } catch { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); }
+      }
+    }
+  }
+}
+
+function detect(root: string): CgroupSupport {
+  if (process.getuid?.() !== 0) {
+    return { ok: false, reason: 'the gateway is not root, so it cannot create cgroups (run as root, or delegate a cgroup v2 subtree to its user)' };
+  }
+  const unified = join(root, 'cgroup.controllers');
+  if (existsSync(unified)) {
+    const controllers = readFileSync(unified, 'utf8');
+    if (controllers.includes('memory') && controllers.includes('cpu')) return { ok: true, version: 2 };
+    return { ok: false, reason: `cgroup v2 at ${root} lacks the memory or cpu controller (has: ${controllers.trim()})` };
+  }
+  if (existsSync(join(root, 'memory', 'memory.limit_in_bytes')) && existsSync(join(root, 'cpu', 'cpu.cfs_quota_us'))) {
+    try {
+      const probe = join(root, 'memory', 'codeyard');
+      mkdirSync(probe, { recursive: true });
+      return { ok: true, version: 1 };
+    } catch (err) {
+      return { ok: false, reason: `cgroup v1 memory hierarchy is not writable: ${(err as Error).message}` };
+    }
+  }
+  return { ok: false, reason: `no usable cgroup hierarchy under ${root} (neither v2 with memory+cpu nor v1 memory and cpu)` };
+}

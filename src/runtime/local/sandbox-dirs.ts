@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import type { SandboxLayout } from '../interface.ts';
+import type { Toolchain } from '../../toolchain/paths.ts';
+
+/** Where a local sandbox's files live on the host. */
+export interface SandboxDirs {
+  base: string;
+  home: string;
+  workspace: string;
+  run: string;
+  etc: string;
+  log: string;
+}
+
+export function sandboxDirs(dataDir: string, sandboxID: string): SandboxDirs {
+  const base = join(dataDir, 'sandboxes', sandboxID);
+  return {
+    base,
+    home: join(base, 'home'),
+    workspace: join(base, 'workspace'),
+    run: join(base, 'run'),
+    etc: join(base, 'etc'),
+    log: join(base, 'main.log'),
+  };
+}
+
+/** Paths inside a bubblewrap sandbox: a conventional Linux home for user `coder`. */
+export const INSIDE = {
+  home: '/home/coder',
+  workspace: '/home/coder/workspace',
+  runDir: '/run/codeyard',
+  toolchainNode: '/opt/codeyard/node',
+  toolchainCodeServer: '/opt/codeyard/code-server',
+} as const;
+
+export function insideLayout(): SandboxLayout {
+  return {
+    home: INSIDE.home,
+    workspace: INSIDE.workspace,
+    runDir: INSIDE.runDir,
+    nodeBin: `${INSIDE.toolchainNode}/bin/node`,
+    codeServerEntry: `${INSIDE.toolchainCodeServer}/node_modules/code-server/out/node/entry.js`,
+  };
+}
+
+/** With isolation `none` the sandbox sees host paths. */
+export function hostLayout(dirs: SandboxDirs, toolchain: Toolchain): SandboxLayout {
+  return {
+    home: dirs.home, workspace: dirs.workspace, runDir: dirs.run,
+    nodeBin: toolchain.nodeBin, codeServerEntry: toolchain.codeServerEntry,
+  };
+}
+
+export function sandboxEnv(layout: SandboxLayout, extra: Record<string, string>): Record<string, string> {
+  const nodeBinDir = layout.nodeBin.slice(0, layout.nodeBin.lastIndexOf('/'));
+  return {
+    HOME: layout.home,
+    USER: 'coder',
+    LOGNAME: 'coder',
+    SHELL: '/bin/bash',
+    PATH: `${nodeBinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    LANG: 'C.UTF-8',
+    TERM: 'xterm-256color',
+    ...extra,
+  };
+}

@@ -1,0 +1,240 @@
+import type { Logger } from '../logger.ts';
+import type { Store } from '../store/store.ts';
+import type { SandboxRecord } from '../store/sandboxes.ts';
+import type { User } from '../store/users.ts';
+import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec } from '../runtime/interface.ts';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UpstreamUnavailableError } from '../errors.ts';
+import { findTemplate, templateIDs } from '../templates/catalog.ts';
+import { waitForHealthy } from '../supervisor/health.ts';
+import { newSandboxID } from './sandbox-id.ts';
+
+export interface CreateSandboxInput {
+  templateID: string;
+  name?: string;
+  memoryMB?: number;
+  cpuCount?: number;
+  /** Seconds until the sandbox is stopped (its files are kept). */
+  timeout?: number;
+  metadata?: Record<string, string>;
+  envVars?: Record<string, string>;
+}
+
+export interface SandboxServiceOptions {
+  store: Store;
+  runtime: Runtime;
+  log: Logger;
+  defaults: { memoryMB: number; cpuCount: number };
+  startTimeoutMs: number;
+}
+
+const REAPER_INTERVAL_MS = 5_000;
+
+/** The sandbox lifecycle; the only caller of the runtime driver. */
+export class SandboxService {
+  private readonly opts: SandboxServiceOptions;
+  /** In-flight lifecycle operations per sandbox, so start, stop and delete never overlap. */
+  private readonly pending = new Map<string, Promise<unknown>>();
+  /** Service endpoints of running sandboxes: the proxy's hot path reads only this. */
+  private readonly endpoints = new Map<string, Record<string, Endpoint>>();
+  private reaper: NodeJS.Timeout | undefined;
+
+  constructor(opts: SandboxServiceOptions) {
+    this.opts = opts;
+  }
+
+  create(owner: User, input: CreateSandboxInput): SandboxRecord {
+    const template = findTemplate(input.templateID);
+    if (!template) {
+      throw new InvalidInputError(`templateID: unknown template "${input.templateID}"; available: ${templateIDs().join(', ')}`);
+    }
+    const sandboxID = newSandboxID();
+    const now = new Date();
+    const record = this.opts.store.sandboxes.insert({
+      sandboxID,
+      templateID: template.templateID,
+      name: input.name ?? `${template.templateID}-${sandboxID.slice(0, 6)}`,
+      ownerId: owner.id,
+      memoryMB: input.memoryMB ?? this.opts.defaults.memoryMB,
+      cpuCount: input.cpuCount ?? this.opts.defaults.cpuCount,
+      createdAt: now.toISOString(),
+      endAt: input.timeout ? new Date(now.getTime() + input.timeout * 1000).toISOString() : null,
+      metadata: input.metadata ?? {},
+      envVars: input.envVars ?? {},
+    });
+    this.opts.log.info({ sandboxID, owner: owner.username, templateID: template.templateID }, 'sandbox created');
+    this.serialize(sandboxID, () => this.bringUp(record)).catch(() => { /* recorded as state=error */ });
+    return record;
+  }
+
+  /** Resolves when the sandbox has left `starting` (or `stopping`). */
+  async settled(sandboxID: string): Promise<SandboxRecord> {
+    await this.pending.get(sandboxID)?.catch(() => {});
+    return this.mustGet(sandboxID);
+  }
+
+  /** The record if `user` may see it: 404 when missing, 403 when someone else's. */
+  getFor(user: User, sandboxID: string): SandboxRecord {
+    const record = this.opts.store.sandboxes.get(sandboxID);
+    if (!record) throw new NotFoundError(`sandbox ${sandboxID} not found`);
+    if (record.ownerId !== user.id && user.role !== 'admin') throw new ForbiddenError('you do not have access to this sandbox');
+    return record;
+  }
+
+  listFor(user: User): SandboxRecord[] {
+    return this.opts.store.sandboxes.list(user.role === 'admin' ? undefined : user.id);
+  }
+
+  async start(user: User, sandboxID: string): Promise<SandboxRecord> {
+    const record = this.getFor(user, sandboxID);
+    if (record.state === 'running' || record.state === 'starting') return record;
+    this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null });
+    this.serialize(sandboxID, () => this.bringUp(this.mustGet(sandboxID))).catch(() => {});
+    return this.mustGet(sandboxID);
+  }
+
+  async stop(user: User, sandboxID: string): Promise<SandboxRecord> {
+    this.getFor(user, sandboxID);
+    await this.serialize(sandboxID, () => this.bringDown(sandboxID, 'stop'));
+    return this.mustGet(sandboxID);
+  }
+
+  async delete(user: User, sandboxID: string): Promise<void> {
+    this.getFor(user, sandboxID);
+    await this.serialize(sandboxID, () => this.bringDown(sandboxID, 'remove'));
+    this.opts.store.sandboxes.delete(sandboxID);
+    this.opts.log.info({ sandboxID, by: user.username }, 'sandbox deleted');
+  }
+
+  async exec(user: User, sandboxID: string, req: ExecRequest): Promise<ExecResult> {
+    const record = this.getFor(user, sandboxID);
+    if (record.state !== 'running') {
+      throw new ConflictError(`sandbox ${sandboxID} is ${record.state}, not running: ${record.state === 'starting' ? 'wait for it (GET it, or create with ?wait=true)' : 'start it first'}`);
+    }
+    return this.opts.runtime.exec(this.spec(record), req);
+  }
+
+  /** Where a running sandbox's service listens; the proxy's only question to the service. */
+  endpoint(sandboxID: string, service: string): Endpoint | undefined {
+    return this.endpoints.get(sandboxID)?.[service];
+  }
+
+  /**
+   * At startup: sandboxes whose processes outlived a gateway restart are adopted;
+   * those that died are marked stopped (their files are kept). Leftover files of
+   * sandboxes the store no longer knows are reported, never deleted.
+   */
+  async reconcile(): Promise<void> {
+    for (const record of this.opts.store.sandboxes.list()) {
+      if (record.state === 'stopped') continue;
+      const spec = this.spec(record);
+      const { running, endpoints } = await this.opts.runtime.inspect(spec);
+      if (running && record.state === 'running') {
+        this.endpoints.set(record.sandboxID, endpoints);
+        this.opts.log.info({ sandboxID: record.sandboxID }, 'adopted running sandbox');
+      } else {
+        if (running) await this.opts.runtime.stop(spec);
+        this.opts.store.sandboxes.update(record.sandboxID, { state: 'stopped' });
+        this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; marked stopped');
+      }
+    }
+    const known = new Set(this.opts.store.sandboxes.list().map((s) => s.sandboxID));
+    const orphans = (await this.opts.runtime.list()).filter((id) => !known.has(id));
+    if (orphans.length) this.opts.log.warn({ orphans }, 'runtime holds files of sandboxes the store does not know; left in place');
+    this.reaper = setInterval(() => this.reapExpired(), REAPER_INTERVAL_MS);
+    this.reaper.unref();
+  }
+
+  /** Stops tracking; sandboxes keep running so a restarted gateway adopts them. */
+  async close(): Promise<void> {
+    clearInterval(this.reaper);
+    await Promise.allSettled([...this.pending.values()]);
+  }
+
+  private async bringUp(record: SandboxRecord): Promise<void> {
+    const { sandboxID } = record;
+    const spec = this.spec(record);
+    const started = Date.now();
+    try {
+      const result = await this.opts.runtime.start(spec);
+      this.opts.store.sandboxes.update(sandboxID, {
+        driverState: result.driverState, limits: result.limits,
+      });
+      spec.driverState = result.driverState;
+      const main = Object.entries(spec.services)[0]!;
+      const outcome = await waitForHealthy({
+        endpoint: result.endpoints[main[0]]!,
+        path: main[1].healthPath,
+        timeoutMs: this.opts.startTimeoutMs,
+        isAlive: async () => (await this.opts.runtime.inspect(spec)).running,
+      });
+      if (outcome !== 'healthy') {
+        const why = outcome === 'exited' ? 'its main process exited' : `it did not answer its health check within ${this.opts.startTimeoutMs / 1000}s`;
+        throw new UpstreamUnavailableError(`sandbox ${sandboxID} failed to start: ${why}. Last log lines:\n${this.opts.runtime.logTail(sandboxID, 1500)}`);
+      }
+      this.endpoints.set(sandboxID, result.endpoints);
+      this.opts.store.sandboxes.update(sandboxID, { state: 'running', error: null });
+      this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
+    } catch (err) {
+      const message = (err as Error).message;
+      this.opts.log.error({ sandboxID, err: message }, 'sandbox failed to start');
+      await this.opts.runtime.stop(spec).catch(() => {});
+      this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: message });
+      throw err;
+    }
+  }
+
+  private async bringDown(sandboxID: string, how: 'stop' | 'remove'): Promise<void> {
+    const record = this.mustGet(sandboxID);
+    this.endpoints.delete(sandboxID);
+    this.opts.store.sandboxes.update(sandboxID, { state: 'stopping' });
+    try {
+      await this.opts.runtime[how](this.spec(record));
+    } catch (err) {
+      this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: (err as Error).message });
+      throw err;
+    }
+    this.opts.store.sandboxes.update(sandboxID, { state: 'stopped' });
+  }
+
+  private reapExpired(): void {
+    const now = new Date().toISOString();
+    for (const record of this.opts.store.sandboxes.list()) {
+      if (record.endAt && record.endAt <= now && (record.state === 'running' || record.state === 'starting')) {
+        this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt }, 'sandbox timeout reached; stopping (files kept)');
+        this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {
+          this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'stopping expired sandbox failed');
+        });
+      }
+    }
+  }
+
+  /** Runs `op` after any operation already in flight for the sandbox. */
+  private serialize<T>(sandboxID: string, op: () => Promise<T>): Promise<T> {
+    const before = this.pending.get(sandboxID) ?? Promise.resolve();
+    const next = before.catch(() => {}).then(op);
+    this.pending.set(sandboxID, next);
+    const cleanup = () => { if (this.pending.get(sandboxID) === next) this.pending.delete(sandboxID); };
+    next.then(cleanup, cleanup);
+    return next;
+  }
+
+  private mustGet(sandboxID: string): SandboxRecord {
+    const record = this.opts.store.sandboxes.get(sandboxID);
+    if (!record) throw new NotFoundError(`sandbox ${sandboxID} not found`);
+    return record;
+  }
+
+  private spec(record: SandboxRecord): SandboxSpec {
+    const template = findTemplate(record.templateID)!;
+    return {
+      sandboxID: record.sandboxID,
+      seq: record.seq,
+      memoryMB: record.memoryMB,
+      cpuCount: record.cpuCount,
+      envVars: record.envVars,
+      command: template.command,
+      services: template.services,
+      driverState: record.driverState,
+    };
+  }
+}

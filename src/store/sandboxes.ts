@@ -1,0 +1,80 @@
+import type { Db } from './db.ts';
+
+export type SandboxState = 'starting' | 'running' | 'stopping' | 'stopped' | 'error';
+
+export interface SandboxRecord {
+  /** Small, stable, never reused number: the sandbox's host uid offset. */
+  seq: number;
+  sandboxID: string;
+  templateID: string;
+  name: string;
+  ownerId: number;
+  state: SandboxState;
+  memoryMB: number;
+  cpuCount: number;
+  createdAt: string;
+  endAt: string | null;
+  metadata: Record<string, string>;
+  envVars: Record<string, string>;
+  error: string | null;
+  limits: 'enforced' | 'not-enforced';
+  driverState: Record<string, unknown>;
+}
+
+interface Row {
+  seq: number; id: string; template_id: string; name: string; owner_id: number; state: SandboxState;
+  memory_mb: number; cpu_count: number; created_at: string; end_at: string | null; metadata: string;
+  env_vars: string; error: string | null; limits: 'enforced' | 'not-enforced'; driver_state: string;
+}
+
+const toRecord = (r: Row): SandboxRecord => ({
+  seq: r.seq, sandboxID: r.id, templateID: r.template_id, name: r.name, ownerId: r.owner_id, state: r.state,
+  memoryMB: r.memory_mb, cpuCount: r.cpu_count, createdAt: r.created_at, endAt: r.end_at,
+  metadata: JSON.parse(r.metadata), envVars: JSON.parse(r.env_vars), error: r.error, limits: r.limits,
+  driverState: JSON.parse(r.driver_state),
+});
+
+export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits' | 'driverState'>;
+
+export class SandboxStore {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  insert(s: NewSandbox): SandboxRecord {
+    this.db.prepare(`INSERT INTO sandboxes (id, template_id, name, owner_id, state, memory_mb, cpu_count, created_at, end_at, metadata, env_vars)
+      VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?)`)
+      .run(s.sandboxID, s.templateID, s.name, s.ownerId, s.memoryMB, s.cpuCount, s.createdAt, s.endAt,
+        JSON.stringify(s.metadata), JSON.stringify(s.envVars));
+    return this.get(s.sandboxID)!;
+  }
+
+  get(id: string): SandboxRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM sandboxes WHERE id = ?').get(id) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  list(ownerId?: number): SandboxRecord[] {
+    const rows = ownerId === undefined
+      ? this.db.prepare('SELECT * FROM sandboxes ORDER BY seq').all()
+      : this.db.prepare('SELECT * FROM sandboxes WHERE owner_id = ? ORDER BY seq').all(ownerId);
+    return (rows as Row[]).map(toRecord);
+  }
+
+  update(id: string, patch: Partial<Pick<SandboxRecord, 'state' | 'error' | 'limits' | 'driverState' | 'endAt'>>): SandboxRecord | undefined {
+    const cols: string[] = [];
+    const vals: unknown[] = [];
+    if (patch.state !== undefined) { cols.push('state = ?'); vals.push(patch.state); }
+    if (patch.error !== undefined) { cols.push('error = ?'); vals.push(patch.error); }
+    if (patch.limits !== undefined) { cols.push('limits = ?'); vals.push(patch.limits); }
+    if (patch.driverState !== undefined) { cols.push('driver_state = ?'); vals.push(JSON.stringify(patch.driverState)); }
+    if (patch.endAt !== undefined) { cols.push('end_at = ?'); vals.push(patch.endAt); }
+    if (cols.length) this.db.prepare(`UPDATE sandboxes SET ${cols.join(', ')} WHERE id = ?`).run(...vals, id);
+    return this.get(id);
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM sandboxes WHERE id = ?').run(id);
+  }
+}

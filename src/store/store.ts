@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import { openDb, type Db } from './db.ts';
+import { UserStore } from './users.ts';
+import { ApiKeyStore } from './api-keys.ts';
+import { SessionStore } from './sessions.ts';
+import { SandboxStore } from './sandboxes.ts';
+
+/** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
+export class Store {
+  readonly users: UserStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly sessions: SessionStore;
+  readonly sandboxes: SandboxStore;
+
+  readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+    this.users = new UserStore(db);
+    this.apiKeys = new ApiKeyStore(db);
+    this.sessions = new SessionStore(db);
+    this.sandboxes = new SandboxStore(db);
+  }
+
+  static open(dataDir: string): Store {
+    return new Store(openDb(join(dataDir, 'codeyard.db')));
+  }
+
+  static inMemory(): Store {
+    return new Store(openDb(':memory:'));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

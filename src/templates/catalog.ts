@@ -1,0 +1,33 @@
+import type { SandboxLayout, ServiceSpec } from '../runtime/interface.ts';
+
+export interface Template {
+  templateID: string;
+  description: string;
+  command: (layout: SandboxLayout) => string[];
+  services: Record<string, ServiceSpec>;
+}
+
+const vscode: Template = {
+  templateID: 'vscode',
+  description: 'VS Code in the browser (code-server) on the workspace',
+  command: (l) => [
+    l.nodeBin, l.codeServerEntry,
+    '--auth', 'none',
+    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
+    '--socket', `${l.runDir}/ide.sock`,
+    '--user-data-dir', `${l.home}/.local/share/code-server`,
+    '--extensions-dir', `${l.home}/.local/share/code-server/extensions`,
+    l.workspace,
+  ],
+  services: { ide: { socketName: 'ide.sock', healthPath: '/healthz' } },
+};
+
+const TEMPLATES = new Map<string, Template>([[vscode.templateID, vscode]]);
+
+export function findTemplate(templateID: string): Template | undefined {
+  return TEMPLATES.get(templateID);
+}
+
+export function templateIDs(): string[] {
+  return [...TEMPLATES.keys()];
+}
