@@ -1,0 +1,102 @@
+// What a sandbox can and cannot reach, checked from inside real bubblewrap
+// sandboxes run by the real gateway.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Api, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
+
+let gw: RunningGateway;
+let api: Api;
+let a: string;
+let b: string;
+
+const exec = async (id: string, cmd: string | string[], extra: Record<string, unknown> = {}) => {
+  const r = await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd, ...extra });
+  assert.equal(r.status, 200, r.text);
+  return r.body as { exitCode: number; stdout: string; stderr: string; timedOut: boolean; truncated: boolean };
+};
+
+before(async () => {
+  gw = await startGatewayProcess({ env: { CODEYARD_SECRET_CANARY: 'gateway-secret-canary' } });
+  api = await Api.login(gw.url);
+  const [ra, rb] = await Promise.all([
+    api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'a', memoryMB: 768 }),
+    api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'b', envVars: { GREETING: 'hi-from-b' } }),
+  ]);
+  assert.equal(ra.body.state, 'running', ra.text);
+  assert.equal(rb.body.state, 'running', rb.text);
+  a = ra.body.sandboxID;
+  b = rb.body.sandboxID;
+  assert.equal((await exec(b, 'echo top-secret > secret-of-b.txt')).exitCode, 0);
+});
+
+after(async () => {
+  await gw?.destroy();
+});
+
+test('a sandbox sees its own workspace as user coder, with its envVars', async () => {
+  const r = await exec(b, 'id -un; pwd; cat secret-of-b.txt; echo $GREETING');
+  assert.equal(r.stdout, 'coder\n/home/coder/workspace\ntop-secret\nhi-from-b\n');
+});
+
+test("another sandbox's workspace, the data dir and /root are not readable", async () => {
+  const r = await exec(a, [
+    'sh', '-c',
+    `find / -xdev -name secret-of-b.txt 2>/dev/null | head -1; echo "--";
+     ls ${gw.dataDir} 2>&1; ls ${gw.dataDir}/sandboxes/${b}/workspace 2>&1; cat ${gw.dataDir}/codeyard.db 2>&1 | head -c 100;
+     ls /root 2>&1; cat /proc/1/root/etc/hostname 2>&1; cat /etc/shadow 2>&1`,
+  ]);
+  const [found, rest] = r.stdout.split('--\n');
+  assert.equal(found, '', 'sandbox a found b\'s file');
+  assert.ok(!rest!.includes('top-secret'));
+  assert.ok(!rest!.includes('SQLite'));
+  assert.match(rest!, new RegExp(`${gw.dataDir}.*No such file or directory`));
+  assert.match(rest!, /ls: cannot access '\/root': No such file or directory/);
+  assert.match(rest!, /\/proc\/1\/root\/etc\/hostname: Permission denied/);
+  assert.match(rest!, /\/etc\/shadow: Permission denied/);
+});
+
+test("a sandbox sees only its own processes and none of the gateway's environment", async () => {
+  const r = await exec(a, 'ps -eo user,args --no-headers; echo --; env; echo --; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n" | grep -c CANARY || true');
+  const [ps, env, canaries] = r.stdout.split('--\n');
+  assert.ok(!ps!.includes('hi-from-b') && !ps!.includes(b), ps);
+  assert.ok(!ps!.includes('codeyard serve') && !ps!.includes('src/cli/main.ts'), 'gateway process visible:\n' + ps);
+  assert.ok(!env!.includes('gateway-secret-canary') && !env!.includes('CODEYARD_ADMIN_PASSWORD'), env);
+  assert.equal(canaries!.trim(), '0');
+  // Different sandboxes run as different host uids.
+  const uidA = (await exec(a, 'id -u')).stdout.trim();
+  const uidB = (await exec(b, 'id -u')).stdout.trim();
+  assert.notEqual(uidA, uidB);
+});
+
+test('memoryMB is enforced: a process allocating past it is killed, the sandbox lives on', async () => {
+  const record = (await api.call('GET', `/api/sandboxes/${a}`)).body;
+  assert.equal(record.limits, 'enforced', 'this host should allow cgroup limits (see codeyard doctor)');
+  const hog = await exec(a, ['node', '-e', 'const k=[];for(let i=0;i<64;i++)k.push(Buffer.alloc(32<<20,1));console.log("survived")'], { timeoutMs: 60_000 });
+  assert.notEqual(hog.exitCode, 0);
+  assert.ok(!hog.stdout.includes('survived'));
+  assert.equal((await exec(a, 'echo still-here')).stdout, 'still-here\n');
+});
+
+test('exec timeout kills the command and says so; output is capped with a marker', async () => {
+  const slow = await exec(a, 'echo started; sleep 30; echo never', { timeoutMs: 500 });
+  assert.equal(slow.timedOut, true);
+  assert.equal(slow.stdout, 'started\n');
+  assert.match(slow.stderr, /killed after timeoutMs=500/);
+  const big = await exec(a, 'head -c 3000000 /dev/zero | tr "\\0" x');
+  assert.equal(big.truncated, true);
+  assert.match(big.stdout, /\[codeyard: output truncated after 1048576 bytes\]\n$/);
+});
+
+test('a process started in a sandbox dies with it', async () => {
+  const bg = await exec(b, 'setsid nohup sleep 777 >/dev/null 2>&1 & echo started');
+  assert.equal(bg.stdout, 'started\n');
+  await new Promise((r) => setTimeout(r, 200));
+  const before = sandboxProcesses(b);
+  const sleeper = before.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\u0000777'));
+  assert.ok(sleeper, 'the background sleep should be one of the sandbox\'s processes');
+  const del = await api.call('DELETE', `/api/sandboxes/${b}`);
+  assert.equal(del.status, 204, del.text);
+  assert.deepEqual(sandboxProcesses(b), []);
+  assert.throws(() => readFileSync(`/proc/${sleeper}/cmdline`));
+});

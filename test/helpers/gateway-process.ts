@@ -1,0 +1,149 @@
+// Starts the real gateway as a child process (`codeyard serve`) on a free port
+// with a fresh data dir, and gives tests a logged-in API client for it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const ADMIN_PASSWORD = 'codeyard-test-admin-pw';
+
+export interface RunningGateway {
+  url: string;
+  dataDir: string;
+  process: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+  /** Deletes every sandbox (they outlive a stopped gateway by design), stops, removes the data dir. */
+  destroy: () => Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A short data dir under /tmp: sandbox sockets live in it and sun_path is 108 bytes. */
+export function tempDataDir(): string {
+  return mkdtempSync('/tmp/cy-');
+}
+
+export async function startGatewayProcess(opts: { dataDir?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<RunningGateway> {
+  const dataDir = opts.dataDir ?? tempDataDir();
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir, '--port', String(port), ...(opts.args ?? [])], {
+    env: { ...process.env, CODEYARD_ADMIN_PASSWORD: ADMIN_PASSWORD, CODEYARD_LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  const url = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start in 30s:\n${out}`)), 30_000);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited with ${code}:\n${out}`)); });
+    const poll = async () => {
+      try {
+        const r = await fetch(`${url}/healthz`);
+        if (r.ok) { clearTimeout(timer); resolve(); return; }
+      } catch { /* not yet */ }
+      setTimeout(poll, 100);
+    };
+    void poll();
+  });
+  child.removeAllListeners('exit');
+  return {
+    url, dataDir, process: child, output: () => out,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+    destroy: async () => {
+      if (child.exitCode === null) {
+        const api = await Api.login(url).catch(() => undefined);
+        const list = api ? (await api.call('GET', '/api/sandboxes')).body ?? [] : [];
+        for (const s of list) await api!.call('DELETE', `/api/sandboxes/${s.sandboxID}`);
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      for (const entry of (() => { try { return readdirSync(join(dataDir, 'sandboxes')); } catch { return []; } })()) {
+        for (const pid of sandboxProcesses(entry)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      }
+      removeDataDir(dataDir);
+    },
+  };
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A JSON API client holding a session cookie or an API key. */
+export class Api {
+  readonly base: string;
+  headers: Record<string, string>;
+
+  constructor(base: string, headers: Record<string, string> = {}) {
+    this.base = base;
+    this.headers = headers;
+  }
+
+  static async login(base: string, username = 'admin', password = ADMIN_PASSWORD): Promise<Api> {
+    const res = await fetch(`${base}/api/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }),
+    });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+    const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+    return new Api(base, { cookie });
+  }
+
+  get sessionToken(): string {
+    return this.headers.cookie!.split('=')[1]!;
+  }
+
+  async call(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<{ status: number; body: any; text: string }> {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: { ...this.headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...extraHeaders },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+    return { status: res.status, body: parsed, text };
+  }
+}
+
+/**
+ * Every host process of a local sandbox: the bwrap processes whose arguments name
+ * its directory, and everything living in the PID namespace they created.
+ */
+export function sandboxProcesses(sandboxID: string): number[] {
+  const hostNs = readlinkSync('/proc/self/ns/pid');
+  const procs = listProcs();
+  const mentioning = procs.filter((p) => p.cmdline.includes(`/sandboxes/${sandboxID}/`));
+  const namespaces = new Set(mentioning.map((p) => p.pidNs).filter((ns) => ns && ns !== hostNs));
+  return procs.filter((p) => mentioning.includes(p) || namespaces.has(p.pidNs)).map((p) => p.pid);
+}
+
+function listProcs(): { pid: number; cmdline: string; pidNs: string }[] {
+  const out = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      out.push({ pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8'), pidNs: readlinkSync(`/proc/${entry}/ns/pid`) });
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
