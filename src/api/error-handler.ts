@@ -11,7 +11,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     const status = (err as FastifyError).statusCode;
     if (status && status >= 400 && status < 500) {
       // fastify's own rejections: bad JSON, wrong content type, body too large.
-      return reply.status(status).send({ code: status, message: err.message, error: kindFor(status) });
+      const message = status === 415 ? `unsupported content-type "${request.headers['content-type'] ?? ''}": send JSON with content-type: application/json` : err.message;
+      return reply.status(status).send({ code: status, message, error: kindFor(status) });
     }
     request.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ code: 500, message: 'internal error: see the gateway log for details', error: 'internal' });

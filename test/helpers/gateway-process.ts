@@ -1,6 +1,7 @@
 // Starts the real gateway as a child process (`codeyard serve`) on a free port
 // with a fresh data dir, and gives tests a logged-in API client for it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -146,4 +147,20 @@ function listProcs(): { pid: number; cmdline: string; pidNs: string }[] {
     } catch { /* exited meanwhile */ }
   }
   return out;
+}
+
+/** Sends a WebSocket upgrade request; resolves with 101 or the status the server refused it with. */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      headers: {
+        connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers,
+      },
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode ?? 0); });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -1,0 +1,79 @@
+// The proxy against a listening gateway and a fake sandbox that echoes what it
+// receives: prefix stripping, credential stripping, redirects, error pages.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.ts';
+import { startGateway, type Gateway } from '../../src/gateway.ts';
+import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { Api } from '../helpers/gateway-process.ts';
+
+let gw: Gateway;
+let runtime: FakeRuntime;
+let api: Api;
+let id: string;
+
+before(async () => {
+  runtime = new FakeRuntime();
+  gw = await startGateway(loadConfig({ env: {}, flags: { dataDir: mkdtempSync(join(tmpdir(), 'cy-proxy-')), port: 0 } }),
+    { runtime, log: pino({ level: 'silent' }), env: { CODEYARD_ADMIN_PASSWORD: 'pw-admin-1' } });
+  api = await Api.login(gw.url, 'admin', 'pw-admin-1');
+  id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
+});
+
+after(async () => {
+  await gw.close();
+  await runtime.closeAll();
+});
+
+test('the prefix is stripped, query and body pass through, Host is kept for the origin check', async () => {
+  const r = await api.call('POST', `/vscode-proxy/${id}/some/path?x=1&y=2`, { hello: 'world' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.url, '/some/path?x=1&y=2');
+  assert.equal(r.body.body, '{"hello":"world"}');
+  assert.equal(r.body.headers.host, new URL(gw.url).host);
+  assert.equal(r.body.headers['x-forwarded-proto'], 'http');
+});
+
+test("the gateway's session cookie and API keys never reach the sandbox; spoofed forwarded headers are dropped", async () => {
+  const key = (await api.call('POST', '/api/keys', { name: 'k' })).body.key;
+  const r = await api.call('GET', `/vscode-proxy/${id}/`, undefined, {
+    cookie: `${api.headers.cookie}; vscode-tkn=keep-me`, 'x-api-key': key, 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '6.6.6.6',
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.headers.cookie, 'vscode-tkn=keep-me');
+  assert.equal(r.body.headers['x-api-key'], undefined);
+  assert.equal(r.body.headers.authorization, undefined);
+  assert.equal(r.body.headers['x-forwarded-host'], new URL(gw.url).host);
+  assert.equal(r.body.headers['x-forwarded-for'], '127.0.0.1');
+  const bearer = await new Api(gw.url).call('GET', `/vscode-proxy/${id}/`, undefined, { authorization: `Bearer ${key}` });
+  assert.equal(bearer.status, 200);
+  assert.equal(bearer.body.headers.authorization, undefined);
+});
+
+test('a missing trailing slash redirects, keeping the query', async () => {
+  const r = await fetch(`${gw.url}/vscode-proxy/${id}?folder=/x`, { headers: api.headers, redirect: 'manual' });
+  assert.equal(r.status, 308);
+  assert.equal(r.headers.get('location'), `/vscode-proxy/${id}/?folder=/x`);
+});
+
+test('a stopped sandbox answers 502: JSON for programs, a page for browsers; a dead upstream too', async () => {
+  await api.call('POST', `/api/sandboxes/${id}/stop`);
+  const json = await api.call('GET', `/vscode-proxy/${id}/`);
+  assert.equal(json.status, 502);
+  assert.match(json.body.message, /is stopped: start it/);
+  const html = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
+  assert.equal(html.status, 502);
+  assert.match(html.headers.get('content-type')!, /text\/html/);
+  assert.match(await html.text(), /Workspace not reachable/);
+
+  await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
+  await runtime.closeAll(); // the process dies behind the gateway's back
+  const dead = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
+  assert.equal(dead.status, 502);
+  assert.equal(dead.headers.get('refresh'), '2');
+  assert.match(await dead.text(), /did not answer/);
+});
