@@ -42,7 +42,7 @@ export async function installCodeServer(t: Toolchain, progress: (line: string) =
     cwd: partial,
     stdio: ['ignore', logFd, logFd],
     env: {
-      ...process.env,
+      ...withoutNpmEnv(process.env),
       PATH: `${t.nodeDir}/bin:${process.env.PATH}`,
       npm_config_nodedir: t.nodeDir,
       // code-server's postinstall runs its own npm install for VS Code's native
@@ -71,4 +71,13 @@ function removeAbandonedPartials(dir: string): void {
     const m = /\.partial-(\d+)$/.exec(name);
     if (m && !existsSync(`/proc/${m[1]}`)) rmSync(join(dir, name), { recursive: true, force: true });
   }
+}
+
+/**
+ * Under `npm test` the environment carries the outer npm's settings, among them
+ * npm_config_user_agent naming the outer Node (20): code-server's postinstall
+ * reads its Node version from there. The inner npm must start clean.
+ */
+function withoutNpmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE' && k !== 'INIT_CWD'));
 }
