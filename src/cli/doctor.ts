@@ -31,7 +31,7 @@ export async function runDoctor(sources: ConfigSources): Promise<number> {
     await checkPort(config),
   ];
   for (const c of checks) {
-    const mark = c.ok ? '\x1b[32m✓\x1b[0m' : c.warnOnly ? '\x1b[33m!\x1b[0m' : '\x1b[31m✗\x1b[0m';
+    const mark = paint(c.ok ? '32' : c.warnOnly ? '33' : '31', c.ok ? '✓' : c.warnOnly ? '!' : '✗');
     process.stdout.write(`${mark} ${c.name}: ${c.detail}\n`);
     if (!c.ok && c.fix) process.stdout.write(`    → ${c.fix}\n`);
   }
@@ -39,6 +39,8 @@ export async function runDoctor(sources: ConfigSources): Promise<number> {
   process.stdout.write(failed ? `\n${failed} problem(s) found.\n` : '\nall checks passed.\n');
   return failed ? 1 : 0;
 }
+
+const paint = (color: string, text: string) => (process.stdout.isTTY ? `\x1b[${color}m${text}\x1b[0m` : text);
 
 function checkNode(): Check {
   const major = Number(process.versions.node.split('.')[0]);

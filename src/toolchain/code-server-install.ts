@@ -17,7 +17,9 @@ export function codeServerVersion(t: Toolchain): string | undefined {
       encoding: 'utf8', timeout: 60_000,
       env: { ...process.env, XDG_CONFIG_HOME: scratch, XDG_DATA_HOME: scratch, HOME: scratch },
     });
-    return r.status === 0 ? r.stdout.trim().split(/\s+/)[0] : undefined;
+    // It may log a line or two before the version ("4.139.1 <commit> with Code 1.139.1").
+    const line = r.status === 0 ? r.stdout.split('\n').find((l) => /^\d+\.\d+\.\d+\s/.test(l)) : undefined;
+    return line?.split(/\s+/)[0];
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

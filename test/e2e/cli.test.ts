@@ -1,0 +1,77 @@
+// The CLI as an operator runs it: through bin/codeyard.js on the machine's own
+// node (20 here, which hands over to the provisioned Node 24), against a real gateway.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Api, ROOT, freePort, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+
+const run = promisify(execFile);
+// The machine's node when it exists (the launcher's real-world case), else ours.
+const SHELL_NODE = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
+const codeyard = (args: string[], env: Record<string, string> = {}) =>
+  run(SHELL_NODE, [join(ROOT, 'bin/codeyard.js'), ...args], { env: { ...process.env, ...env }, timeout: 120_000 })
+    .then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
+
+let gw: RunningGateway;
+let key: string;
+
+before(async () => {
+  gw = await startGatewayProcess();
+  const api = await Api.login(gw.url);
+  key = (await api.call('POST', '/api/keys', { name: 'cli' })).body.key;
+});
+
+after(async () => {
+  await gw?.destroy();
+});
+
+test('the launcher runs the CLI even from an older node', async () => {
+  const r = await codeyard(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /serve/);
+  assert.match(r.stdout, /setup/);
+  assert.match(r.stdout, /doctor/);
+  assert.match(r.stdout, /sandbox/);
+});
+
+test('doctor passes on a set-up machine and names what it checked', async () => {
+  const dataDir = tempDataDir();
+  const r = await codeyard(['doctor', '--data-dir', dataDir, '--port', String(await freePort())]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const check of ['node', 'code-server', 'bwrap', 'namespaces', 'cgroups', 'data dir', 'port']) {
+    assert.match(r.stdout, new RegExp(`✓.* ${check}:`), `${check} line missing:\n${r.stdout}`);
+  }
+});
+
+test('doctor fails with a fix when the port is taken by something else', async () => {
+  const r = await codeyard(['doctor', '--data-dir', tempDataDir(), '--host', '127.0.0.1', '--port', '1']);
+  // Port 1 is privileged or refused; either way the line must say what to do.
+  assert.match(r.stdout, /port: 127\.0\.0\.1:1/);
+});
+
+test('bad config is reported naming the key, exit 1, no stack trace', async () => {
+  const r = await codeyard(['doctor', '--port', 'eighty']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /codeyard: config key "port"/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('sandbox create, ls, rm against the running gateway', async () => {
+  const env = { CODEYARD_API_KEY: key };
+  const created = await codeyard(['sandbox', '--url', gw.url, 'create', '--name', 'from-cli'], env);
+  assert.equal(created.code, 0, created.stderr);
+  const [id, state, ide] = created.stdout.trim().split('\t');
+  assert.equal(state, 'running');
+  assert.equal(ide, `/vscode-proxy/${id}/`);
+  const ls = await codeyard(['sandbox', '--url', gw.url, 'ls'], env);
+  assert.match(ls.stdout, new RegExp(`${id}\\tvscode\\trunning\\tadmin\\tfrom-cli`));
+  const rm = await codeyard(['sandbox', '--url', gw.url, 'rm', id!], env);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.match((await codeyard(['sandbox', '--url', gw.url, 'ls'], env)).stdout, /no sandboxes/);
+  const bad = await codeyard(['sandbox', '--url', gw.url, 'rm', 'nope'], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /404 sandbox nope not found/);
+});
