@@ -6,6 +6,7 @@ import type { Store } from '../store/store.ts';
 import { envVarsSchema, parseInput } from './validation.ts';
 import { principalOf } from './principal.ts';
 import { ideProxyPath } from '../proxy/routes.ts';
+import { listTemplates } from '../templates/catalog.ts';
 
 const MAX_TIMEOUT_S = 30 * 24 * 3600;
 export const EXEC_DEFAULT_TIMEOUT_MS = 60_000;
@@ -33,6 +34,8 @@ const ExecBody = z.strictObject({
 
 export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, store: Store): void {
   const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
+
+  app.get('/api/templates', async () => listTemplates());
 
   app.post('/api/sandboxes', async (request, reply) => {
     const { user } = principalOf(request);

@@ -13,11 +13,14 @@ export interface Principal {
 }
 
 const API_KEY_PREFIX = 'cy_';
+// lastUsedAt is informational: one write per key per minute, not one per proxied asset.
+const KEY_TOUCH_INTERVAL_MS = 60_000;
 
 /** Passwords, sessions and API keys: everything that turns a request into a user. */
 export class AuthService {
   private readonly store: Store;
   private readonly sessionTtlMs: number;
+  private readonly keyTouchedAt = new Map<string, number>();
 
   constructor(store: Store, sessionTtlMs: number) {
     this.store = store;
@@ -64,11 +67,18 @@ export class AuthService {
       const record = this.store.apiKeys.byHash(tokenHash(key));
       const user = record && this.activeUser(record.userId);
       if (record && user) {
-        this.store.apiKeys.touch(record.id);
+        this.touchKey(record.id);
         return { user, via: 'key' };
       }
     }
     return undefined;
+  }
+
+  private touchKey(id: string): void {
+    const now = Date.now();
+    if (now - (this.keyTouchedAt.get(id) ?? 0) < KEY_TOUCH_INTERVAL_MS) return;
+    this.keyTouchedAt.set(id, now);
+    this.store.apiKeys.touch(id);
   }
 
   private activeUser(id: number): User | undefined {

@@ -16,8 +16,11 @@ const toRecord = (r: Row): ApiKeyRecord => ({
 
 export class ApiKeyStore {
   private readonly db: Db;
+  private readonly byHashStmt;
+
   constructor(db: Db) {
     this.db = db;
+    this.byHashStmt = db.prepare('SELECT * FROM api_keys WHERE key_hash = ?');
   }
 
   create(rec: { id: string; userId: number; name: string; keyHash: string; prefix: string }): ApiKeyRecord {
@@ -32,7 +35,7 @@ export class ApiKeyStore {
   }
 
   byHash(keyHash: string): ApiKeyRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash) as Row | undefined;
+    const row = this.byHashStmt.get(keyHash) as Row | undefined;
     return row && toRecord(row);
   }
 

@@ -38,8 +38,11 @@ export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits
 
 export class SandboxStore {
   private readonly db: Db;
+  private readonly getStmt;
+
   constructor(db: Db) {
     this.db = db;
+    this.getStmt = db.prepare('SELECT * FROM sandboxes WHERE id = ?');
   }
 
   insert(s: NewSandbox): SandboxRecord {
@@ -51,7 +54,7 @@ export class SandboxStore {
   }
 
   get(id: string): SandboxRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM sandboxes WHERE id = ?').get(id) as Row | undefined;
+    const row = this.getStmt.get(id) as Row | undefined;
     return row && toRecord(row);
   }
 

@@ -2,8 +2,12 @@ import type { Db } from './db.ts';
 
 export class SessionStore {
   private readonly db: Db;
+  // Read on every authenticated request and proxied asset: prepared once.
+  private readonly lookup;
+
   constructor(db: Db) {
     this.db = db;
+    this.lookup = db.prepare('SELECT user_id, expires_at FROM sessions WHERE token_hash = ?');
   }
 
   create(tokenHash: string, userId: number, expiresAt: Date): void {
@@ -13,8 +17,7 @@ export class SessionStore {
 
   /** The session's user id if the session exists and has not expired. */
   userIdFor(tokenHash: string, now = new Date()): number | undefined {
-    const row = this.db.prepare('SELECT user_id, expires_at FROM sessions WHERE token_hash = ?')
-      .get(tokenHash) as { user_id: number; expires_at: string } | undefined;
+    const row = this.lookup.get(tokenHash) as { user_id: number; expires_at: string } | undefined;
     if (!row || row.expires_at <= now.toISOString()) return undefined;
     return row.user_id;
   }

@@ -25,8 +25,11 @@ const toUser = (r: UserRow): User => ({
 
 export class UserStore {
   private readonly db: Db;
+  private readonly byIdStmt;
+
   constructor(db: Db) {
     this.db = db;
+    this.byIdStmt = db.prepare('SELECT * FROM users WHERE id = ?');
   }
 
   count(): number {
@@ -42,7 +45,7 @@ export class UserStore {
   }
 
   byId(id: number): User | undefined {
-    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    const row = this.byIdStmt.get(id) as UserRow | undefined;
     return row && toUser(row);
   }
 

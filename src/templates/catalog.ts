@@ -28,6 +28,10 @@ export function findTemplate(templateID: string): Template | undefined {
   return TEMPLATES.get(templateID);
 }
 
+export function listTemplates(): { templateID: string; description: string }[] {
+  return [...TEMPLATES.values()].map(({ templateID, description }) => ({ templateID, description }));
+}
+
 export function templateIDs(): string[] {
   return [...TEMPLATES.keys()];
 }

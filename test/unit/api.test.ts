@@ -67,6 +67,10 @@ test('me, keys: create shows the key once, list hides it, key authenticates, del
   assert.equal(revoked.statusCode, 401);
 });
 
+test('templates are listed', async () => {
+  assert.deepEqual((await inject(dan, 'GET', '/api/templates')).body.map((t: { templateID: string }) => t.templateID), ['vscode']);
+});
+
 test('create returns at once in state starting; ?wait=true returns running; urls.ide is the proxy path', async () => {
   const fast = await inject(dan, 'POST', '/api/sandboxes', { templateID: 'vscode', metadata: { course: 'py101' }, envVars: { TOKEN: 'x' } });
   assert.equal(fast.status, 201);
