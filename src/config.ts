@@ -25,13 +25,16 @@ const ConfigSchema = z.strictObject({
     local: z.strictObject({
       /** `bubblewrap` (default) or `none` (explicit opt-out: no namespaces, for machines without bwrap). */
       isolation: z.enum(['bubblewrap', 'none']).default('bubblewrap'),
-      /** First host uid handed to sandboxes when the gateway runs as root; sandbox N gets base+N. */
-      uidBase: z.coerce.number().int().min(1000).default(200000),
+      /** First host uid handed to sandboxes when the gateway runs as root; sandbox N gets base+N.
+       *  Far above login users' uids, so a sandbox never shares a uid with a person. */
+      uidBase: z.coerce.number().int().min(100000).default(200000),
     }).prefault({}),
   }).prefault({}),
   sandboxes: z.strictObject({
     defaultMemoryMB: z.coerce.number().int().min(128).default(2048),
     defaultCpuCount: z.coerce.number().positive().default(1),
+    /** Processes (and threads) one sandbox may hold at once: a fork bomb stays inside it. */
+    maxProcesses: z.coerce.number().int().min(64).default(4096),
     /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
     startTimeoutSeconds: z.coerce.number().int().positive().default(120),
   }).prefault({}),

@@ -43,6 +43,12 @@ export class UpstreamUnavailableError extends CodeyardError {
   readonly kind = 'upstream_unavailable';
 }
 
+/** A sandbox's processes could not be started or stopped: the operator must look at the host. */
+export class RuntimeFailureError extends CodeyardError {
+  readonly status = 500;
+  readonly kind = 'runtime_failure';
+}
+
 /** A fault of the machine or the setup, not of the request: the operator must act. */
 export class SetupError extends CodeyardError {
   readonly status = 500;

@@ -81,7 +81,8 @@ function createRuntime(config: Config, log: Logger): Runtime {
   }
   return new LocalRuntime({
     dataDir: config.dataDir, toolchain, isolation: config.runtime.local.isolation,
-    uidBase: config.runtime.local.uidBase, log: log.child({ component: 'runtime' }),
+    uidBase: config.runtime.local.uidBase, maxProcesses: config.sandboxes.maxProcesses,
+    socketWaitMs: config.sandboxes.startTimeoutSeconds * 1000, log: log.child({ component: 'runtime' }),
   });
 }
 

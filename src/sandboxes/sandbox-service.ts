@@ -155,6 +155,7 @@ export class SandboxService {
     const spec = this.spec(record);
     const started = Date.now();
     try {
+      await this.opts.runtime.create(spec);
       const result = await this.opts.runtime.start(spec);
       this.opts.store.sandboxes.update(sandboxID, {
         driverState: result.driverState, limits: result.limits,

@@ -14,6 +14,9 @@ const vscode: Template = {
     l.nodeBin, l.codeServerEntry,
     '--auth', 'none',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
+    // Its /proxy/<port> would serve sandbox-made pages on the gateway's origin, next to
+    // the user's session: port previews get their own origin instead (subdomains).
+    '--disable-proxy',
     '--socket', `${l.runDir}/ide.sock`,
     '--user-data-dir', `${l.home}/.local/share/code-server`,
     '--extensions-dir', `${l.home}/.local/share/code-server/extensions`,

@@ -100,3 +100,40 @@ test('a process started in a sandbox dies with it', async () => {
   assert.deepEqual(sandboxProcesses(b), []);
   assert.throws(() => readFileSync(`/proc/${sleeper}/cmdline`));
 });
+
+test('a sandbox cannot point the proxy at a host socket by replacing its own socket with a symlink', async () => {
+  const { createServer } = await import('node:http');
+  const hostSocket = `/tmp/cy-host-secret-${process.pid}.sock`;
+  const secret = createServer((_, res) => res.end('HOST-ONLY-SECRET'));
+  await new Promise<void>((r) => secret.listen(hostSocket, r));
+  try {
+    const r = await exec(a, `rm -f /run/codeyard/ide.sock && ln -s ${hostSocket} /run/codeyard/ide.sock && ls -l /run/codeyard/`);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const proxied = await api.call('GET', `/vscode-proxy/${a}/`);
+    assert.doesNotMatch(proxied.text, /HOST-ONLY-SECRET/);
+  } finally {
+    secret.close();
+  }
+});
+
+test('envVars apply only after privileges are dropped: PATH cannot hijack the sandbox launcher', async () => {
+  const c = await api.call('POST', '/api/sandboxes?wait=true', {
+    templateID: 'vscode', name: 'c', envVars: { PATH: '/home/coder/bin:/usr/bin:/bin', LD_PRELOAD: '/home/coder/bin/evil.so' },
+  });
+  const id = c.body.sandboxID;
+  // Whatever state the first start reached, plant a fake setpriv/env/node and restart.
+  await api.call('POST', `/api/sandboxes/${id}/exec`, {
+    cmd: ['/bin/sh', '-c', 'mkdir -p /home/coder/bin && for t in setpriv env node; do printf "#!/bin/sh\\nid -u >> /home/coder/workspace/hijacked\\nexec /usr/bin/$t \\"\\$@\\"\\n" > /home/coder/bin/$t; chmod +x /home/coder/bin/$t; done'],
+    envs: { PATH: '/usr/bin:/bin', LD_PRELOAD: '' },
+  });
+  await api.call('POST', `/api/sandboxes/${id}/stop`);
+  const restarted = await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
+  assert.ok(['running', 'error'].includes(restarted.body.state), restarted.text);
+  const files = await readFileSyncSafe(`${gw.dataDir}/sandboxes/${id}/workspace/hijacked`);
+  assert.ok(!files.split('\n').includes('0'), `a user-planted binary ran as root: uids ${JSON.stringify(files)}`);
+  await api.call('DELETE', `/api/sandboxes/${id}`);
+});
+
+async function readFileSyncSafe(path: string): Promise<string> {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}

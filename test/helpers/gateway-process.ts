@@ -47,12 +47,19 @@ export async function startGatewayProcess(opts: { dataDir?: string; env?: Record
   child.stderr!.on('data', (d) => { out += d; });
   const url = `http://127.0.0.1:${port}`;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start in 30s:\n${out}`)), 30_000);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited with ${code}:\n${out}`)); });
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err); else resolve();
+    };
+    const timer = setTimeout(() => { child.kill('SIGKILL'); finish(new Error(`gateway did not start in 30s:\n${out}`)); }, 30_000);
+    child.once('exit', (code) => finish(new Error(`gateway exited with ${code}:\n${out}`)));
     const poll = async () => {
+      if (settled) return;
       try {
-        const r = await fetch(`${url}/healthz`);
-        if (r.ok) { clearTimeout(timer); resolve(); return; }
+        if ((await fetch(`${url}/healthz`)).ok) return finish();
       } catch { /* not yet */ }
       setTimeout(poll, 100);
     };

@@ -2,12 +2,12 @@ import { lstatSync } from 'node:fs';
 import type { SandboxDirs } from './sandbox-dirs.ts';
 import { INSIDE } from './sandbox-dirs.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
+import { SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 
 export interface BwrapOptions {
   dirs: SandboxDirs;
   toolchain: Toolchain;
   hostname: string;
-  env: Record<string, string>;
   /** true when the gateway is root: bwrap mounts as root and setpriv drops to `uid` inside. */
   asRoot: boolean;
 }
@@ -51,9 +51,10 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     '--ro-bind', o.toolchain.nodeDir, INSIDE.toolchainNode,
     '--ro-bind', o.toolchain.codeServerDir, INSIDE.toolchainCodeServer,
     '--chdir', INSIDE.workspace,
-    '--clearenv',
+    // bwrap's own environment, and what it execs before privileges drop: fixed,
+    // never the user's (a user PATH or LD_PRELOAD here would run as root).
+    '--clearenv', '--setenv', 'PATH', SYSTEM_PATH,
   );
-  for (const [k, v] of Object.entries(o.env)) args.push('--setenv', k, v);
   if (!o.asRoot) args.push('--unshare-user', '--uid', String(INSIDE_UID), '--gid', String(INSIDE_UID), '--cap-drop', 'ALL');
   args.push('--info-fd', '3');
   return args;
@@ -62,7 +63,7 @@ export function bwrapArgs(o: BwrapOptions): string[] {
 /** Drops from root to the sandbox's uid with no capabilities and no way back (setuid binaries included). */
 export function dropPrivileges(uid: number): string[] {
   return [
-    'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
+    '/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
     '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
   ];
 }

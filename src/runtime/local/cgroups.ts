@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
 const CPU_PERIOD_US = 100_000;
+/** How long destroy() waits for the kernel to empty a group before giving up on it. */
+const DESTROY_WAIT_MS = 2_000;
 
 export interface CgroupHandle {
   /** cgroup.procs files a process writes its pid into to join (one per v1 hierarchy). */
@@ -33,7 +36,8 @@ export class Cgroups {
   }
 
   /** Creates the sandbox's group(s) with limits; throws with the reason if the kernel refuses. */
-  create(sandboxID: string, memoryMB: number, cpuCount: number): CgroupHandle {
+  create(sandboxID: string, limits: { memoryMB: number; cpuCount: number; maxProcesses: number }): CgroupHandle {
+    const { memoryMB, cpuCount, maxProcesses } = limits;
     if (!this.support.ok) throw new Error(this.support.reason);
     const memBytes = String(memoryMB * 1024 * 1024);
     const quota = String(Math.max(1000, Math.round(cpuCount * CPU_PERIOD_US)));
@@ -48,6 +52,7 @@ export class Cgroups {
       writeFileSync(join(dir, 'memory.max'), memBytes);
       writeFileSync(join(dir, 'memory.swap.max'), '0');
       writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      writeFileSync(join(dir, 'pids.max'), String(maxProcesses));
       return { procsFiles: [join(dir, 'cgroup.procs')], dirs: [dir] };
     }
     const mem = join(this.root, 'memory', 'codeyard', sandboxID);
@@ -57,7 +62,16 @@ export class Cgroups {
     writeFileSync(join(mem, 'memory.limit_in_bytes'), memBytes);
     writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
     writeFileSync(join(cpu, 'cpu.cfs_quota_us'), quota);
-    return { procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')], dirs: [mem, cpu] };
+    const handle = { procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')], dirs: [mem, cpu] };
+    const pids = join(this.root, 'pids', 'codeyard', sandboxID);
+    if (existsSync(join(this.root, 'pids'))) {
+      // A fork bomb in one sandbox must not exhaust the host's process table.
+      mkdirSync(pids, { recursive: true });
+      writeFileSync(join(pids, 'pids.max'), String(maxProcesses));
+      handle.procsFiles.push(join(pids, 'cgroup.procs'));
+      handle.dirs.push(pids);
+    }
+    return handle;
   }
 
   /** Pids still in the sandbox's groups. */
@@ -70,15 +84,20 @@ export class Cgroups {
     return [...pids];
   }
 
-  /** Kills every process in the groups and removes them. */
-  destroy(handle: CgroupHandle): void {
-    for (const pid of this.pids(handle)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-    for (const dir of handle.dirs) {
-      for (let i = 0; i < 50 && existsSync(dir); i++) {
-        try { rmdirSync(dir); } catch { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); }
+  /** Kills whatever is still in the groups, then removes them; throws if the kernel will not let go. */
+  async destroy(handle: CgroupHandle): Promise<void> {
+    const deadline = Date.now() + DESTROY_WAIT_MS;
+    for (;;) {
+      for (const pid of this.pids(handle)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
       }
+      for (const dir of handle.dirs) {
+        try { if (existsSync(dir)) rmdirSync(dir); } catch { /* busy until its last process is reaped */ }
+      }
+      const left = handle.dirs.filter((d) => existsSync(d));
+      if (left.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`cgroups ${left.join(', ')} still busy after ${DESTROY_WAIT_MS} ms`);
+      await sleep(20);
     }
   }
 }

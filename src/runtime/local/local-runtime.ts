@@ -1,9 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, closeSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
-import { SetupError, InvalidInputError } from '../../errors.ts';
+import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError } from '../../errors.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
+import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
 import { Cgroups, type CgroupHandle } from './cgroups.ts';
@@ -19,6 +21,10 @@ export interface LocalRuntimeOptions {
   isolation: Isolation;
   /** First host uid for sandboxes when the gateway is root. */
   uidBase: number;
+  /** cgroup pids.max per sandbox. */
+  maxProcesses: number;
+  /** How long start() waits for the main process to create its service sockets. */
+  socketWaitMs: number;
   log: Logger;
 }
 
@@ -34,41 +40,62 @@ interface LocalDriverState {
 // Linux caps sun_path at 108 bytes including the terminator.
 const MAX_SOCKET_PATH = 107;
 const INFO_FD_TIMEOUT_MS = 10_000;
+const KILL_WAIT_MS = 5_000;
+const SOCKET_POLL_MS = 25;
+/** timeout(1)'s grace between TERM and KILL for an exec that overran. */
+const EXEC_KILL_AFTER_S = 2;
+/** Our own backstop beyond timeoutMs, should timeout(1) itself hang. */
+const EXEC_BACKSTOP_MS = 5_000;
+/** After an exec's process exits, how long its output pipes may stay open (a background child holding them). */
+const EXEC_DRAIN_MS = 200;
+const LOG_TAIL_BYTES = 4_000;
 
 // Joins the cgroups named before `--`, then becomes the command after it, so
 // every process the sandbox ever forks is inside its limits from the start.
 const JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
 
+/** Spawned processes inherit nothing from the gateway's environment. */
+const SPAWN_ENV = { PATH: SYSTEM_PATH };
+
 export class LocalRuntime implements Runtime {
   readonly name = 'local';
   private readonly cgroups = new Cgroups();
   private readonly asRoot = process.getuid?.() === 0;
-
   private readonly opts: LocalRuntimeOptions;
+  private readonly bin: { bwrap: string; nsenter: string; env: string; timeout: string };
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
-    if (opts.isolation === 'bubblewrap' && !commandExists('bwrap')) {
-      throw new SetupError('bubblewrap (bwrap) is not installed: run `codeyard setup` as root (or apt-get install bubblewrap), ' +
-        'or set runtime.local.isolation: none to run sandboxes without isolation');
+    if (opts.isolation === 'none' && this.asRoot) {
+      throw new SetupError('runtime.local.isolation: none is refused when the gateway runs as root: every sandbox user would be root on the host. ' +
+        'Install bubblewrap (apt-get install bubblewrap), or run codeyard as an unprivileged user');
     }
-  }
-
-  cgroupStatus() {
-    return this.cgroups.status();
+    const bwrap = resolveCommand('bwrap');
+    if (opts.isolation === 'bubblewrap' && !bwrap) {
+      throw new SetupError('bubblewrap (bwrap) is not installed: run `codeyard setup` as root (or apt-get install bubblewrap), ' +
+        'or, as an unprivileged user, set runtime.local.isolation: none to run sandboxes without isolation');
+    }
+    this.bin = {
+      bwrap: bwrap ?? 'bwrap',
+      nsenter: resolveCommand('nsenter') ?? '/usr/bin/nsenter',
+      env: '/usr/bin/env',
+      timeout: '/usr/bin/timeout',
+    };
   }
 
   async create(spec: SandboxSpec): Promise<void> {
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
-    const socket = join(dirs.run, 'ide.sock');
-    if (socket.length > MAX_SOCKET_PATH) {
-      throw new SetupError(`sandbox socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter data dir`);
+    for (const s of Object.values(spec.services)) {
+      const socket = join(dirs.endpoints, s.socketName);
+      if (socket.length > MAX_SOCKET_PATH) {
+        throw new SetupError(`sandbox socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter data dir`);
+      }
     }
     const uid = this.sandboxUid(spec);
-    for (const dir of [dirs.base, dirs.home, dirs.workspace, dirs.run, dirs.etc]) {
-      mkdirSync(dir, { recursive: true, mode: dir === dirs.base ? 0o711 : 0o700 });
+    for (const dir of [dirs.base, dirs.home, dirs.workspace, dirs.run, dirs.etc, dirs.endpoints]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
-    if (this.asRoot && this.opts.isolation === 'bubblewrap') {
+    if (this.asRoot) {
       for (const dir of [dirs.home, dirs.workspace, dirs.run]) chownIfNeeded(dir, uid);
     }
     writeFileSync(join(dirs.etc, 'passwd'), passwdFor(uid));
@@ -76,31 +103,33 @@ export class LocalRuntime implements Runtime {
   }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
-    await this.create(spec);
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
     const previous = spec.driverState as LocalDriverState;
     if (isAlive(previous.init ?? previous.outer)) {
       return { endpoints: this.endpoints(spec, dirs), driverState: previous as Record<string, unknown>, limits: previous.cgroup ? 'enforced' : 'not-enforced' };
     }
-    rmSync(join(dirs.run, 'ide.sock'), { force: true });
+    for (const s of Object.values(spec.services)) {
+      rmSync(join(dirs.run, s.socketName), { force: true });
+      rmSync(join(dirs.endpoints, s.socketName), { force: true });
+    }
 
     const layout = this.layout(dirs);
-    const env = sandboxEnv(layout, spec.envVars);
     const uid = this.sandboxUid(spec);
-
     let cgroup: CgroupHandle | undefined;
     let limitsReason: string | undefined;
     try {
-      cgroup = this.cgroups.create(spec.sandboxID, spec.memoryMB, spec.cpuCount);
+      cgroup = this.cgroups.create(spec.sandboxID, { memoryMB: spec.memoryMB, cpuCount: spec.cpuCount, maxProcesses: this.opts.maxProcesses });
     } catch (err) {
       limitsReason = (err as Error).message;
       this.opts.log.warn({ sandboxID: spec.sandboxID, reason: limitsReason }, 'memory/CPU limits not enforced; see `codeyard doctor`');
     }
 
+    // The user's environment is applied by env(1) after the privilege drop, never by a root process.
+    const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, spec.envVars)), ...spec.command(layout)];
     const argv = this.opts.isolation === 'bubblewrap'
-      ? ['bwrap', ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, env, asRoot: this.asRoot }),
-        '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...spec.command(layout)]
-      : ['env', '-i', ...envPairs(env), ...spec.command(layout)];
+      ? [this.bin.bwrap, ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot }),
+        '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
+      : main;
 
     const logFd = openSync(dirs.log, 'a', 0o600);
     let child: ChildProcess;
@@ -108,43 +137,43 @@ export class LocalRuntime implements Runtime {
       child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...argv], {
         detached: true,
         cwd: this.opts.isolation === 'none' ? dirs.workspace : '/',
+        env: SPAWN_ENV,
         stdio: ['ignore', logFd, logFd, 'pipe'],
       });
     } finally {
       closeSync(logFd);
     }
+    const spawnFailed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new RuntimeFailureError(`cannot spawn the sandbox: ${err.message}`))));
+    spawnFailed.catch(() => {});
     child.unref();
     (child.stdio[3] as NodeJS.ReadableStream | null)?.on('error', () => {});
-    const outer = identify(child.pid!);
-    const init = this.opts.isolation === 'bubblewrap' ? await readInitPid(child, () => this.logTail(spec.sandboxID)) : outer;
-    const driverState: LocalDriverState = { outer, init, cgroup, uid };
-    this.opts.log.info({ sandboxID: spec.sandboxID, pid: init?.pid, isolation: this.opts.isolation }, 'sandbox process started');
-    return {
-      endpoints: this.endpoints(spec, dirs),
-      driverState: driverState as Record<string, unknown>,
-      limits: cgroup ? 'enforced' : 'not-enforced',
-      limitsReason,
-    };
+
+    const state: LocalDriverState = { outer: child.pid ? identify(child.pid) : undefined, cgroup, uid };
+    try {
+      state.init = this.opts.isolation === 'bubblewrap'
+        ? await Promise.race([readInitPid(child, () => this.logTail(spec.sandboxID)), spawnFailed])
+        : state.outer;
+      const endpoints = await Promise.race([this.pinSockets(spec, dirs, state), spawnFailed]);
+      this.opts.log.info({ sandboxID: spec.sandboxID, pid: state.init?.pid, isolation: this.opts.isolation }, 'sandbox process started');
+      return { endpoints, driverState: state as Record<string, unknown>, limits: cgroup ? 'enforced' : 'not-enforced', limitsReason };
+    } catch (err) {
+      // Nothing of a failed start may outlive it.
+      await this.kill(spec.sandboxID, state).catch(() => {});
+      throw err;
+    }
   }
 
   async stop(spec: SandboxSpec): Promise<void> {
-    const state = spec.driverState as LocalDriverState;
-    const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
-    for (const p of procs) {
-      if (!isAlive(p)) continue;
-      // Without a PID namespace the main process leads its own process group: kill the group.
-      const target = this.opts.isolation === 'none' ? -p.pid : p.pid;
-      try { process.kill(target, 'SIGKILL'); } catch { /* gone */ }
+    await this.kill(spec.sandboxID, spec.driverState as LocalDriverState);
+    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
+    for (const s of Object.values(spec.services)) {
+      rmSync(join(dirs.run, s.socketName), { force: true });
+      rmSync(join(dirs.endpoints, s.socketName), { force: true });
     }
-    if (state.cgroup) this.cgroups.destroy(state.cgroup);
-    if (!(await waitUntilGone(procs, 5000))) {
-      throw new SetupError(`sandbox ${spec.sandboxID} processes ${procs.map((p) => p.pid).join(', ')} survived SIGKILL; check them with ps`);
-    }
-    rmSync(join(sandboxDirs(this.opts.dataDir, spec.sandboxID).run, 'ide.sock'), { force: true });
   }
 
   async remove(spec: SandboxSpec): Promise<void> {
-    await this.stop(spec);
+    await this.kill(spec.sandboxID, spec.driverState as LocalDriverState);
     rmSync(sandboxDirs(this.opts.dataDir, spec.sandboxID).base, { recursive: true, force: true });
   }
 
@@ -156,22 +185,20 @@ export class LocalRuntime implements Runtime {
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
     const state = spec.driverState as LocalDriverState;
+    if (!isAlive(state.init ?? state.outer)) throw new ConflictError(`sandbox ${spec.sandboxID} is not running: start it before exec`);
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
     const layout = this.layout(dirs);
     const cwd = req.cwd ?? layout.workspace;
     const env = sandboxEnv(layout, { ...spec.envVars, ...req.envs });
     const command = typeof req.cmd === 'string' ? ['/bin/bash', '-c', req.cmd] : req.cmd;
-    // timeout(1) signals the whole process group it started, so pipelines and
-    // background children of the command die with it.
+    // timeout(1) signals the process group it leads, so pipelines die with the command.
     const seconds = Math.max(0.001, req.timeoutMs / 1000).toFixed(3);
-    const inner = ['env', '-i', `--chdir=${cwd}`, ...envPairs(env), 'timeout', '-k', '2', seconds, ...command];
+    const inner = [this.bin.env, '-i', `--chdir=${cwd}`, ...envPairs(env), this.bin.timeout, '-k', String(EXEC_KILL_AFTER_S), seconds, ...command];
 
     let argv: string[];
     if (this.opts.isolation === 'bubblewrap') {
-      if (!isAlive(state.init)) throw new InvalidInputError(`sandbox ${spec.sandboxID} is not running: start it before exec`);
-      argv = ['nsenter', `--target=${state.init!.pid}`, '--mount', '--pid', '--ipc', '--uts',
-        ...(this.asRoot ? [] : ['--user', '--preserve-credentials']),
-        '--root', '--',
+      argv = [this.bin.nsenter, `--target=${state.init!.pid}`, '--mount', '--pid', '--ipc', '--uts',
+        ...(this.asRoot ? [] : ['--user', '--preserve-credentials']), '--root', '--',
         ...(this.asRoot ? dropPrivileges(state.uid ?? this.sandboxUid(spec)) : []), ...inner];
     } else {
       if (!existsSync(cwd)) throw new InvalidInputError(`cwd: ${cwd} does not exist in the sandbox`);
@@ -180,17 +207,21 @@ export class LocalRuntime implements Runtime {
 
     const child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(state.cgroup?.procsFiles ?? []), '--', ...argv], {
       cwd: this.opts.isolation === 'none' ? cwd : '/',
+      env: SPAWN_ENV,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = captureOutput(child.stdout!, req.maxOutputBytes);
     const err = captureOutput(child.stderr!, req.maxOutputBytes);
     const startedAt = Date.now();
-    // Backstop in case timeout(1) itself cannot run.
-    const backstop = setTimeout(() => child.kill('SIGKILL'), req.timeoutMs + 5000);
+    const backstop = setTimeout(() => child.kill('SIGKILL'), req.timeoutMs + EXEC_BACKSTOP_MS);
     const exitCode = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
+      child.once('error', (e) => reject(new RuntimeFailureError(`cannot run exec: ${e.message}`)));
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 137 : 1)));
     }).finally(() => clearTimeout(backstop));
+    // A background child (`server &`) may hold the pipes open forever: give them a moment, then let go.
+    await Promise.race([new Promise((r) => child.once('close', r)), sleep(EXEC_DRAIN_MS)]);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
     const timedOut = (exitCode === 124 || exitCode === 137) && Date.now() - startedAt >= req.timeoutMs;
     let stderr = err.text();
     if (timedOut) stderr += `\n[codeyard: command killed after timeoutMs=${req.timeoutMs}]\n`;
@@ -202,13 +233,70 @@ export class LocalRuntime implements Runtime {
     return existsSync(dir) ? readdirSync(dir) : [];
   }
 
-  logTail(sandboxID: string, bytes = 4000): string {
+  logTail(sandboxID: string, bytes = LOG_TAIL_BYTES): string {
+    let fd: number | undefined;
     try {
-      const text = readFileSync(sandboxDirs(this.opts.dataDir, sandboxID).log, 'utf8');
-      return text.slice(-bytes);
+      fd = openSync(sandboxDirs(this.opts.dataDir, sandboxID).log, 'r');
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(bytes, size));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      return buf.toString('utf8');
     } catch {
       return '';
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
+  }
+
+  /** Kills the sandbox's PID namespace (every process in it), then empties and removes its cgroups. */
+  private async kill(sandboxID: string, state: LocalDriverState): Promise<void> {
+    const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
+    for (const p of procs) {
+      if (!isAlive(p)) continue;
+      // Without a PID namespace the main process leads its own process group: kill the group.
+      const target = this.opts.isolation === 'none' ? -p.pid : p.pid;
+      try { process.kill(target, 'SIGKILL'); } catch { /* gone */ }
+    }
+    if (state.cgroup) await this.cgroups.destroy(state.cgroup);
+    if (!(await waitUntilGone(procs, KILL_WAIT_MS))) {
+      throw new RuntimeFailureError(`sandbox ${sandboxID}: processes ${procs.map((p) => p.pid).join(', ')} survived SIGKILL; check them with ps`);
+    }
+  }
+
+  /**
+   * The main process creates its sockets in a directory the sandbox owns, where it
+   * could swap one for a symlink to any host socket. So each socket, once it exists,
+   * is hard-linked into a directory only the gateway can write, and the proxy dials
+   * that link: link(2) never follows a symlink, and the link is checked to be a
+   * socket owned by the sandbox.
+   */
+  private async pinSockets(spec: SandboxSpec, dirs: SandboxDirs, state: LocalDriverState): Promise<Record<string, Endpoint>> {
+    const deadline = Date.now() + this.opts.socketWaitMs;
+    const uid = this.asRoot ? state.uid! : process.getuid!();
+    const endpoints: Record<string, Endpoint> = {};
+    for (const [name, service] of Object.entries(spec.services)) {
+      const created = join(dirs.run, service.socketName);
+      const pinned = join(dirs.endpoints, service.socketName);
+      for (;;) {
+        const st = lstatOrUndefined(created);
+        if (st?.isSocket()) break;
+        if (st && !st.isSocket()) throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: ${service.socketName} is not a socket`);
+        if (!isAlive(state.init ?? state.outer)) {
+          throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: its main process exited before listening. Last log lines:\n${this.logTail(spec.sandboxID, 1500)}`);
+        }
+        if (Date.now() > deadline) throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: no ${service.socketName} after ${this.opts.socketWaitMs / 1000}s`);
+        await sleep(SOCKET_POLL_MS);
+      }
+      rmSync(pinned, { force: true });
+      linkSync(created, pinned);
+      const st = lstatSync(pinned);
+      if (!st.isSocket() || st.uid !== uid) {
+        rmSync(pinned, { force: true });
+        throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: ${service.socketName} was replaced while starting (not a socket of uid ${uid})`);
+      }
+      endpoints[name] = { socketPath: pinned };
+    }
+    return endpoints;
   }
 
   private layout(dirs: SandboxDirs): SandboxLayout {
@@ -216,13 +304,13 @@ export class LocalRuntime implements Runtime {
   }
 
   private endpoints(spec: SandboxSpec, dirs: SandboxDirs): Record<string, Endpoint> {
-    return Object.fromEntries(Object.entries(spec.services).map(([name, s]) => [name, { socketPath: join(dirs.run, s.socketName) }]));
+    return Object.fromEntries(Object.entries(spec.services).map(([name, s]) => [name, { socketPath: join(dirs.endpoints, s.socketName) }]));
   }
 
   /** As root each sandbox gets its own host uid; otherwise everything runs as the gateway's user. */
   private sandboxUid(spec: SandboxSpec): number {
-    if (this.asRoot && this.opts.isolation === 'bubblewrap') return this.opts.uidBase + spec.seq;
-    return this.opts.isolation === 'bubblewrap' ? INSIDE_UID : process.getuid?.() ?? INSIDE_UID;
+    if (this.asRoot) return this.opts.uidBase + spec.seq;
+    return this.opts.isolation === 'bubblewrap' ? INSIDE_UID : process.getuid!();
   }
 }
 
@@ -243,8 +331,8 @@ function chownIfNeeded(dir: string, uid: number): void {
   if (statSync(dir).uid !== uid) chownSync(dir, uid, uid);
 }
 
-function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function lstatOrUndefined(path: string) {
+  try { return lstatSync(path); } catch { return undefined; }
 }
 
 /** bwrap reports the sandbox's PID 1 (as seen from the host) as JSON on --info-fd. */
@@ -254,7 +342,7 @@ function readInitPid(child: ChildProcess, logTail: () => string): Promise<Proces
     let text = '';
     const fail = (why: string) => {
       clearTimeout(timer);
-      reject(new SetupError(`bubblewrap did not start the sandbox (${why}). Its output:\n${logTail() || '(none)'}\n` +
+      reject(new RuntimeFailureError(`bubblewrap did not start the sandbox (${why}). Its output:\n${logTail() || '(none)'}\n` +
         'Run `codeyard doctor` to check bubblewrap and namespaces.'));
     };
     const timer = setTimeout(() => fail('no child pid reported in time'), INFO_FD_TIMEOUT_MS);

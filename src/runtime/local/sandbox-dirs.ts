@@ -9,6 +9,8 @@ export interface SandboxDirs {
   workspace: string;
   run: string;
   etc: string;
+  /** Gateway-only: hard links to the service sockets, which the proxy dials. */
+  endpoints: string;
   log: string;
 }
 
@@ -20,6 +22,7 @@ export function sandboxDirs(dataDir: string, sandboxID: string): SandboxDirs {
     workspace: join(base, 'workspace'),
     run: join(base, 'run'),
     etc: join(base, 'etc'),
+    endpoints: join(base, 'endpoints'),
     log: join(base, 'main.log'),
   };
 }
