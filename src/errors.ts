@@ -43,6 +43,12 @@ export class UpstreamUnavailableError extends CodeyardError {
   readonly kind = 'upstream_unavailable';
 }
 
+/** A fault of ours: logged in full, answered without detail. */
+export class InternalError extends CodeyardError {
+  readonly status = 500;
+  readonly kind = 'internal';
+}
+
 /** A sandbox's processes could not be started or stopped: the operator must look at the host. */
 export class RuntimeFailureError extends CodeyardError {
   readonly status = 500;
@@ -53,4 +59,10 @@ export class RuntimeFailureError extends CodeyardError {
 export class SetupError extends CodeyardError {
   readonly status = 500;
   readonly kind = 'setup';
+}
+
+/** The wire name for a status that did not come from one of our classes (fastify's own 4xx). */
+export function kindForStatus(status: number): string {
+  const kinds: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 502: 'upstream_unavailable' };
+  return kinds[status] ?? (status < 500 ? 'invalid_input' : 'internal');
 }

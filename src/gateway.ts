@@ -14,6 +14,8 @@ import { buildApp } from './api/app.ts';
 import { toolchainPaths } from './toolchain/paths.ts';
 import { SetupError } from './errors.ts';
 
+const SESSION_SWEEP_MS = 3_600_000;
+
 export interface Gateway {
   app: FastifyInstance;
   store: Store;
@@ -49,8 +51,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
   });
   await sandboxes.reconcile();
+  sandboxes.startReaper();
+  store.sessions.deleteExpired();
+  const sessionSweeper = setInterval(() => store.sessions.deleteExpired(), SESSION_SWEEP_MS);
+  sessionSweeper.unref();
 
-  const proxy = new SandboxProxy({ auth, sandboxes, store, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy });
+  const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy });
   const app = buildApp({ auth, sandboxes, store, log, proxy, trustProxy: config.trustProxy });
 
   let port = config.port;
@@ -66,8 +72,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   return {
     app, store, sandboxes, url, port,
     async close() {
-      await app.close();
+      clearInterval(sessionSweeper);
+      // Open IDE WebSockets would hold the server open: cut them first.
       proxy.close();
+      await app.close();
       await sandboxes.close();
       store.close();
     },

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { CodeyardError } from '../errors.ts';
+import { CodeyardError, kindForStatus } from '../errors.ts';
 
 /** The one place errors become HTTP answers: { code, message, error }. */
 export function installErrorHandler(app: FastifyInstance): void {
@@ -12,7 +12,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (status && status >= 400 && status < 500) {
       // fastify's own rejections: bad JSON, wrong content type, body too large.
       const message = status === 415 ? `unsupported content-type "${request.headers['content-type'] ?? ''}": send JSON with content-type: application/json` : err.message;
-      return reply.status(status).send({ code: status, message, error: kindFor(status) });
+      return reply.status(status).send({ code: status, message, error: kindForStatus(status) });
     }
     request.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ code: 500, message: 'internal error: see the gateway log for details', error: 'internal' });
@@ -20,12 +20,4 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send({ code: 404, message: `no route ${request.method} ${request.url.split('?')[0]}`, error: 'not_found' });
   });
-}
-
-function kindFor(status: number): string {
-  if (status === 401) return 'unauthorized';
-  if (status === 403) return 'forbidden';
-  if (status === 404) return 'not_found';
-  if (status === 409) return 'conflict';
-  return 'invalid_input';
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
 import type { Store } from '../store/store.ts';
-import { envVarsSchema, parseInput } from './validation.ts';
+import { envVarsSchema, parseInput, text } from './validation.ts';
 import { principalOf } from './principal.ts';
 import { ideProxyPath } from '../proxy/routes.ts';
 import { listTemplates } from '../templates/catalog.ts';
@@ -15,19 +15,19 @@ export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 const CreateSandboxBody = z.strictObject({
   templateID: z.string().min(1).max(64),
-  name: z.string().trim().min(1).max(64).optional(),
+  name: text().trim().min(1).max(64).optional(),
   memoryMB: z.number().int().min(256).max(256 * 1024).optional(),
   cpuCount: z.number().positive().max(128).optional(),
   timeout: z.number().int().min(1).max(MAX_TIMEOUT_S).optional(),
-  metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+  metadata: z.record(text().max(256), text().max(4096)).optional(),
   envVars: envVarsSchema.optional(),
 });
 
-const CreateQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
+const WaitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
 
 const ExecBody = z.strictObject({
-  cmd: z.union([z.string().min(1), z.array(z.string()).min(1)]),
-  cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+  cmd: z.union([text().min(1), z.array(text()).min(1)]),
+  cwd: text().startsWith('/', 'must be an absolute path').optional(),
   envs: envVarsSchema.optional(),
   timeoutMs: z.number().int().min(1).max(EXEC_MAX_TIMEOUT_MS).optional(),
 });
@@ -39,7 +39,7 @@ export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, s
 
   app.post('/api/sandboxes', async (request, reply) => {
     const { user } = principalOf(request);
-    const { wait } = parseInput(CreateQuery, request.query, 'query');
+    const { wait } = parseInput(WaitQuery, request.query, 'query');
     const input = parseInput(CreateSandboxBody, request.body);
     let record = sandboxes.create(user, input);
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
@@ -69,7 +69,7 @@ export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, s
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/start', async (request) => {
     const { user } = principalOf(request);
-    const { wait } = parseInput(CreateQuery, request.query, 'query');
+    const { wait } = parseInput(WaitQuery, request.query, 'query');
     let record = await sandboxes.start(user, request.params.id);
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return view(record);

@@ -14,8 +14,11 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, what 
   throw new InvalidInputError(`${field}: ${issue.message}`);
 }
 
+/** A string that can become a process argument or environment value: no NUL bytes. */
+export const text = () => z.string().refine((s) => !s.includes('\0'), 'must not contain NUL bytes');
+
 /** Environment variable names as POSIX shells accept them. */
 export const envVarsSchema = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'names must match [A-Za-z_][A-Za-z0-9_]*'),
-  z.string().max(32 * 1024),
+  text().max(32 * 1024),
 ).refine((r) => Object.keys(r).length <= 200, 'at most 200 variables');

@@ -1,4 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** How often a "starting" page reloads itself. */
+const REFRESH_SECONDS = 2;
 
 const wantsHtml = (req: IncomingMessage) => (req.headers.accept ?? '').includes('text/html');
 
@@ -19,7 +23,7 @@ export function sendProxyError(req: IncomingMessage, res: ServerResponse, status
     'cache-control': 'no-store',
     'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
     'x-content-type-options': 'nosniff',
-    ...(refresh ? { refresh: '2' } : {}),
+    ...(refresh ? { refresh: String(REFRESH_SECONDS) } : {}),
   });
   res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font:16px system-ui,sans-serif;max-width:36em;margin:15vh auto;padding:0 1em;color:#222}p{color:#555}</style></head>
@@ -27,13 +31,9 @@ export function sendProxyError(req: IncomingMessage, res: ServerResponse, status
 }
 
 /** For upgrade requests there is no response object: write a minimal HTTP answer on the socket. */
-export function rejectUpgrade(socket: import('node:stream').Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ code: status, message });
-  socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-}
-
-function statusText(status: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway' } as Record<number, string>)[status] ?? 'Error';
+export function rejectUpgrade(socket: Duplex, status: number, kind: string, message: string): void {
+  const body = JSON.stringify({ code: status, message, error: kind });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function escapeHtml(s: string): string {

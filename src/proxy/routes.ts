@@ -14,7 +14,8 @@ export interface ProxyRoute {
   upstreamPath: string | undefined;
 }
 
-const IDE_ROUTE = /^\/vscode-proxy\/([a-z0-9]{1,64})(\/[^?#]*)?(\?.*)?$/;
+// The id segment: what newSandboxID() makes (SANDBOX_ID_PATTERN), found without trusting what follows.
+const IDE_ROUTE = /^\/vscode-proxy\/([a-z0-9]{20})(\/[^?#]*)?(\?.*)?$/;
 
 /** undefined: not a proxy URL. 'bad': under the prefix but not a valid sandbox path. */
 export function matchProxyRoute(url: string): ProxyRoute | 'bad' | undefined {

@@ -1,18 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import { SESSION_COOKIE } from '../auth/cookies.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
-import type { Store } from '../store/store.ts';
 import type { Endpoint } from '../runtime/interface.ts';
-import { CodeyardError, ForbiddenError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
-import { matchProxyRoute, type ProxyRoute } from './routes.ts';
+import { CodeyardError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import { ideProxyPath, matchProxyRoute, type ProxyRoute } from './routes.ts';
 import { rejectUpgrade, sendProxyError } from './error-page.ts';
 
-/** A starting sandbox's 502 page refreshes itself; any other 502 does not. */
+/** A starting sandbox's 502 page refreshes itself; other 502s do not. */
 class StartingError extends UpstreamUnavailableError {}
+
+export interface SandboxProxyDeps {
+  auth: AuthService;
+  sandboxes: SandboxService;
+  log: Logger;
+  trustProxy: boolean;
+}
 
 /**
  * Pipes /vscode-proxy/:id/* to the sandbox's service, HTTP and WebSocket alike:
@@ -21,14 +28,23 @@ class StartingError extends UpstreamUnavailableError {}
  */
 export class SandboxProxy {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
-  private readonly deps: { auth: AuthService; sandboxes: SandboxService; store: Store; log: Logger; trustProxy: boolean };
+  private readonly deps: SandboxProxyDeps;
+  /** Upgraded sockets: they outlive their request, so close() must end them itself. */
+  private readonly sockets = new Set<Duplex>();
 
-  constructor(deps: SandboxProxy['deps']) {
+  constructor(deps: SandboxProxyDeps) {
     this.deps = deps;
     this.proxy.on('error', (err, req, res) => {
       this.deps.log.warn({ err: err.message, url: req.url }, 'proxy upstream error');
-      if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', 'the workspace did not answer; it may be restarting. Try again in a moment.', true);
+      const sandboxID = (req as RoutedRequest).sandboxID;
+      if (sandboxID) void this.deps.sandboxes.reportUnreachable(sandboxID).catch(() => {});
+      if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.');
       else (res as Duplex).destroy();
+    });
+    // A sandbox must not plant cookies on the gateway's path or overwrite the session cookie.
+    this.proxy.on('proxyRes', (proxyRes) => {
+      const cookies = proxyRes.headers['set-cookie'];
+      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => c.split('=')[0]!.trim() !== SESSION_COOKIE);
     });
   }
 
@@ -37,7 +53,7 @@ export class SandboxProxy {
     const route = matchProxyRoute(req.url ?? '/');
     if (route === undefined) return false;
     try {
-      const { upstreamPath, endpoint } = this.resolve(req, route);
+      const { upstreamPath, endpoint, prefix } = this.resolve(req, route);
       if (upstreamPath === undefined) {
         // Relative asset URLs in VS Code only resolve under a trailing slash.
         const [path, query] = splitQuery(req.url!);
@@ -46,9 +62,9 @@ export class SandboxProxy {
         return true;
       }
       req.url = upstreamPath;
-      this.proxy.web(req, res, { target: toTarget(endpoint) });
+      this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
     } catch (err) {
-      const e = asCodeyardError(err);
+      const e = this.asCodeyardError(err);
       sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
     }
     return true;
@@ -62,37 +78,48 @@ export class SandboxProxy {
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       req.url = upstreamPath;
       // No idle cut-off: an editor may sit quietly for hours.
-      (socket as import('node:net').Socket).setTimeout?.(0);
+      (socket as Socket).setTimeout?.(0);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       this.proxy.ws(req, socket, head, { target: toTarget(endpoint) });
     } catch (err) {
-      const e = asCodeyardError(err);
-      rejectUpgrade(socket, e.status, e.message);
+      const e = this.asCodeyardError(err);
+      rejectUpgrade(socket, e.status, e.kind, e.message);
     }
     return true;
   }
 
+  /** Ends every proxied WebSocket, so the server can close. */
   close(): void {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
     this.proxy.close();
   }
 
-  private resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): { upstreamPath: string | undefined; endpoint: Endpoint } {
+  private resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): { upstreamPath: string | undefined; endpoint: Endpoint; prefix: string } {
     if (route === 'bad') throw new NotFoundError('no such sandbox path: expected /vscode-proxy/<sandboxID>/');
     const principal = this.deps.auth.authenticate(req.headers);
     if (!principal) throw new UnauthorizedError('log in (POST /api/auth/login) or send an API key to open this workspace');
-    const record = this.deps.store.sandboxes.get(route.sandboxID);
-    if (!record) throw new NotFoundError(`sandbox ${route.sandboxID} not found`);
-    if (record.ownerId !== principal.user.id && principal.user.role !== 'admin') {
-      throw new ForbiddenError('you do not have access to this sandbox');
-    }
+    const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
       if (record.state === 'starting') throw new StartingError(`sandbox ${route.sandboxID} is starting`);
-      throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}${record.state === 'stopped' ? ': start it (POST /api/sandboxes/' + route.sandboxID + '/start)' : ''}`);
+      throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
     }
     stripGatewayCredentials(req, this.deps.trustProxy);
-    return { upstreamPath: route.upstreamPath, endpoint };
+    (req as RoutedRequest).sandboxID = route.sandboxID;
+    return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID) };
+  }
+
+  /** Our errors keep their status; anything else is a bug of ours: logged, and a plain 500. */
+  private asCodeyardError(err: unknown): CodeyardError {
+    if (err instanceof CodeyardError) return err;
+    this.deps.log.error({ err }, 'proxy failure');
+    return new InternalError('internal error: see the gateway log');
   }
 }
+
+type RoutedRequest = IncomingMessage & { sandboxID?: string };
 
 /** The sandbox must never see the caller's gateway session or API key. */
 function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolean): void {
@@ -118,9 +145,4 @@ function toTarget(endpoint: Endpoint) {
 function splitQuery(url: string): [string, string] {
   const i = url.indexOf('?');
   return i < 0 ? [url, ''] : [url.slice(0, i), url.slice(i)];
-}
-
-function asCodeyardError(err: unknown): CodeyardError {
-  if (err instanceof CodeyardError) return err;
-  return new UpstreamUnavailableError(`proxy failure: ${(err as Error).message}`);
 }

@@ -25,15 +25,22 @@ export interface SandboxServiceOptions {
   log: Logger;
   defaults: { memoryMB: number; cpuCount: number };
   startTimeoutMs: number;
+  /** How often expired sandboxes are looked for. */
+  reaperIntervalMs?: number;
 }
 
 const REAPER_INTERVAL_MS = 5_000;
+
+/** A start cancelled by a stop or delete that came in while it was running. */
+class StartCancelled extends Error {}
 
 /** The sandbox lifecycle; the only caller of the runtime driver. */
 export class SandboxService {
   private readonly opts: SandboxServiceOptions;
   /** In-flight lifecycle operations per sandbox, so start, stop and delete never overlap. */
   private readonly pending = new Map<string, Promise<unknown>>();
+  /** Starts in progress, so a stop or delete can cut their health wait short. */
+  private readonly starting = new Map<string, AbortController>();
   /** Service endpoints of running sandboxes: the proxy's hot path reads only this. */
   private readonly endpoints = new Map<string, Record<string, Endpoint>>();
   private reaper: NodeJS.Timeout | undefined;
@@ -62,11 +69,11 @@ export class SandboxService {
       envVars: input.envVars ?? {},
     });
     this.opts.log.info({ sandboxID, owner: owner.username, templateID: template.templateID }, 'sandbox created');
-    this.serialize(sandboxID, () => this.bringUp(record)).catch(() => { /* recorded as state=error */ });
+    this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => { /* recorded as state=error */ });
     return record;
   }
 
-  /** Resolves when the sandbox has left `starting` (or `stopping`). */
+  /** Resolves when every operation queued for the sandbox so far has finished. */
   async settled(sandboxID: string): Promise<SandboxRecord> {
     await this.pending.get(sandboxID)?.catch(() => {});
     return this.mustGet(sandboxID);
@@ -84,24 +91,33 @@ export class SandboxService {
     return this.opts.store.sandboxes.list(user.role === 'admin' ? undefined : user.id);
   }
 
+  /** Starts a stopped (or failed, or silently dead) sandbox on its existing files. */
   async start(user: User, sandboxID: string): Promise<SandboxRecord> {
     const record = this.getFor(user, sandboxID);
-    if (record.state === 'running' || record.state === 'starting') return record;
-    this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null });
-    this.serialize(sandboxID, () => this.bringUp(this.mustGet(sandboxID))).catch(() => {});
+    if (record.state === 'starting') return record;
+    if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
+    // A timeout that already passed would stop it again at once: starting clears it.
+    const endAt = record.endAt && record.endAt <= new Date().toISOString() ? null : record.endAt;
+    this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null, endAt });
+    this.endpoints.delete(sandboxID);
+    this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => {});
     return this.mustGet(sandboxID);
   }
 
   async stop(user: User, sandboxID: string): Promise<SandboxRecord> {
     this.getFor(user, sandboxID);
+    this.starting.get(sandboxID)?.abort();
     await this.serialize(sandboxID, () => this.bringDown(sandboxID, 'stop'));
     return this.mustGet(sandboxID);
   }
 
   async delete(user: User, sandboxID: string): Promise<void> {
     this.getFor(user, sandboxID);
-    await this.serialize(sandboxID, () => this.bringDown(sandboxID, 'remove'));
-    this.opts.store.sandboxes.delete(sandboxID);
+    this.starting.get(sandboxID)?.abort();
+    await this.serialize(sandboxID, async () => {
+      await this.bringDown(sandboxID, 'remove');
+      this.opts.store.sandboxes.delete(sandboxID);
+    });
     this.opts.log.info({ sandboxID, by: user.username }, 'sandbox deleted');
   }
 
@@ -119,55 +135,83 @@ export class SandboxService {
   }
 
   /**
+   * The proxy could not reach a running sandbox: if its processes are gone, record
+   * that (state error, with the log tail) instead of pretending it still runs.
+   */
+  async reportUnreachable(sandboxID: string): Promise<void> {
+    const record = this.opts.store.sandboxes.get(sandboxID);
+    if (!record || record.state !== 'running' || this.pending.has(sandboxID)) return;
+    if ((await this.opts.runtime.inspect(this.spec(record))).running) return;
+    this.endpoints.delete(sandboxID);
+    const error = `its main process exited; start it again (POST /api/sandboxes/${sandboxID}/start). Last log lines:\n${this.opts.runtime.logTail(sandboxID, 1500)}`;
+    this.opts.store.sandboxes.update(sandboxID, { state: 'error', error });
+    this.opts.log.warn({ sandboxID }, 'sandbox main process found dead');
+  }
+
+  /**
    * At startup: sandboxes whose processes outlived a gateway restart are adopted;
-   * those that died are marked stopped (their files are kept). Leftover files of
-   * sandboxes the store no longer knows are reported, never deleted.
+   * those that died are marked stopped (their files are kept). A record that cannot
+   * be reconciled is marked error; it never stops the gateway from starting.
    */
   async reconcile(): Promise<void> {
     for (const record of this.opts.store.sandboxes.list()) {
       if (record.state === 'stopped') continue;
-      const spec = this.spec(record);
-      const { running, endpoints } = await this.opts.runtime.inspect(spec);
-      if (running && record.state === 'running') {
-        this.endpoints.set(record.sandboxID, endpoints);
-        this.opts.log.info({ sandboxID: record.sandboxID }, 'adopted running sandbox');
-      } else {
+      try {
+        const spec = this.spec(record);
+        const { running, endpoints } = await this.opts.runtime.inspect(spec);
+        if (running && record.state === 'running') {
+          this.endpoints.set(record.sandboxID, endpoints);
+          this.opts.log.info({ sandboxID: record.sandboxID }, 'adopted running sandbox');
+          continue;
+        }
         if (running) await this.opts.runtime.stop(spec);
         this.opts.store.sandboxes.update(record.sandboxID, { state: 'stopped' });
         this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; marked stopped');
+      } catch (err) {
+        this.opts.store.sandboxes.update(record.sandboxID, { state: 'error', error: `reconcile at startup failed: ${(err as Error).message}` });
+        this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'reconcile failed; sandbox marked error');
       }
     }
     const known = new Set(this.opts.store.sandboxes.list().map((s) => s.sandboxID));
     const orphans = (await this.opts.runtime.list()).filter((id) => !known.has(id));
     if (orphans.length) this.opts.log.warn({ orphans }, 'runtime holds files of sandboxes the store does not know; left in place');
-    this.reaper = setInterval(() => this.reapExpired(), REAPER_INTERVAL_MS);
+  }
+
+  /** Stops sandboxes whose timeout (endAt) has passed, every few seconds. */
+  startReaper(): void {
+    clearInterval(this.reaper);
+    this.reaper = setInterval(() => this.reapExpired(), this.opts.reaperIntervalMs ?? REAPER_INTERVAL_MS);
     this.reaper.unref();
   }
 
   /** Stops tracking; sandboxes keep running so a restarted gateway adopts them. */
   async close(): Promise<void> {
     clearInterval(this.reaper);
+    for (const c of this.starting.values()) c.abort();
     await Promise.allSettled([...this.pending.values()]);
   }
 
-  private async bringUp(record: SandboxRecord): Promise<void> {
-    const { sandboxID } = record;
+  private async bringUp(sandboxID: string): Promise<void> {
+    const record = this.opts.store.sandboxes.get(sandboxID);
+    if (!record || record.state !== 'starting') return; // deleted or stopped while queued
     const spec = this.spec(record);
+    const abort = new AbortController();
+    this.starting.set(sandboxID, abort);
     const started = Date.now();
     try {
       await this.opts.runtime.create(spec);
       const result = await this.opts.runtime.start(spec);
-      this.opts.store.sandboxes.update(sandboxID, {
-        driverState: result.driverState, limits: result.limits,
-      });
+      this.opts.store.sandboxes.update(sandboxID, { driverState: result.driverState, limits: result.limits });
       spec.driverState = result.driverState;
-      const main = Object.entries(spec.services)[0]!;
+      const [service, { healthPath }] = Object.entries(spec.services)[0]!;
       const outcome = await waitForHealthy({
-        endpoint: result.endpoints[main[0]]!,
-        path: main[1].healthPath,
+        endpoint: result.endpoints[service]!,
+        path: healthPath,
         timeoutMs: this.opts.startTimeoutMs,
         isAlive: async () => (await this.opts.runtime.inspect(spec)).running,
+        signal: abort.signal,
       });
+      if (outcome === 'aborted') throw new StartCancelled();
       if (outcome !== 'healthy') {
         const why = outcome === 'exited' ? 'its main process exited' : `it did not answer its health check within ${this.opts.startTimeoutMs / 1000}s`;
         throw new UpstreamUnavailableError(`sandbox ${sandboxID} failed to start: ${why}. Last log lines:\n${this.opts.runtime.logTail(sandboxID, 1500)}`);
@@ -176,11 +220,14 @@ export class SandboxService {
       this.opts.store.sandboxes.update(sandboxID, { state: 'running', error: null });
       this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
     } catch (err) {
+      if (err instanceof StartCancelled) return; // the stop or delete queued behind us finishes the job
       const message = (err as Error).message;
       this.opts.log.error({ sandboxID, err: message }, 'sandbox failed to start');
       await this.opts.runtime.stop(spec).catch(() => {});
       this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: message });
       throw err;
+    } finally {
+      this.starting.delete(sandboxID);
     }
   }
 
@@ -200,12 +247,13 @@ export class SandboxService {
   private reapExpired(): void {
     const now = new Date().toISOString();
     for (const record of this.opts.store.sandboxes.list()) {
-      if (record.endAt && record.endAt <= now && (record.state === 'running' || record.state === 'starting')) {
-        this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt }, 'sandbox timeout reached; stopping (files kept)');
-        this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {
-          this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'stopping expired sandbox failed');
-        });
-      }
+      if (!record.endAt || record.endAt > now || this.pending.has(record.sandboxID)) continue;
+      if (record.state !== 'running' && record.state !== 'starting') continue;
+      this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt }, 'sandbox timeout reached; stopping (files kept)');
+      this.starting.get(record.sandboxID)?.abort();
+      this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {
+        this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'stopping expired sandbox failed');
+      });
     }
   }
 
@@ -226,7 +274,8 @@ export class SandboxService {
   }
 
   private spec(record: SandboxRecord): SandboxSpec {
-    const template = findTemplate(record.templateID)!;
+    const template = findTemplate(record.templateID);
+    if (!template) throw new ConflictError(`sandbox ${record.sandboxID} uses template "${record.templateID}", which this version no longer has`);
     return {
       sandboxID: record.sandboxID,
       seq: record.seq,

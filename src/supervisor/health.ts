@@ -1,8 +1,10 @@
 import { request } from 'node:http';
 import type { Endpoint } from '../runtime/interface.ts';
 
+const PROBE_TIMEOUT_MS = 1_000;
+
 /** One GET against a service endpoint; true on any 2xx/3xx within the timeout. */
-export function probe(endpoint: Endpoint, path: string, timeoutMs = 2000): Promise<boolean> {
+export function probe(endpoint: Endpoint, path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   return new Promise((resolve) => {
     const target = 'socketPath' in endpoint ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
     const req = request({ ...target, path, method: 'GET', timeout: timeoutMs }, (res) => {
@@ -20,13 +22,14 @@ export function probe(endpoint: Endpoint, path: string, timeoutMs = 2000): Promi
  * Returns the reason it stopped waiting.
  */
 export async function waitForHealthy(opts: {
-  endpoint: Endpoint; path: string; timeoutMs: number; isAlive: () => Promise<boolean>; intervalMs?: number;
-}): Promise<'healthy' | 'exited' | 'timeout'> {
+  endpoint: Endpoint; path: string; timeoutMs: number; isAlive: () => Promise<boolean>; intervalMs?: number; signal?: AbortSignal;
+}): Promise<'healthy' | 'exited' | 'timeout' | 'aborted'> {
   const deadline = Date.now() + opts.timeoutMs;
   // A unix-socket probe costs microseconds; polling often shaves start latency.
   const interval = opts.intervalMs ?? 25;
   while (Date.now() < deadline) {
-    if (await probe(opts.endpoint, opts.path, 1000)) return 'healthy';
+    if (opts.signal?.aborted) return 'aborted';
+    if (await probe(opts.endpoint, opts.path)) return 'healthy';
     if (!(await opts.isAlive())) return 'exited';
     await new Promise((r) => setTimeout(r, interval));
   }

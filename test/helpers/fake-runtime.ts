@@ -12,6 +12,9 @@ export class FakeRuntime implements Runtime {
   readonly servers = new Map<string, Server>();
   readonly dir = mkdtempSync(join(tmpdir(), 'cy-fake-'));
   failNextStart = false;
+  /** The next sandbox started answers its health check with 503 until told otherwise. */
+  unhealthyNextStart = false;
+  readonly unhealthy = new Set<string>();
   calls: string[] = [];
 
   async create(spec: SandboxSpec): Promise<void> { this.calls.push(`create ${spec.sandboxID}`); }
@@ -23,9 +26,16 @@ export class FakeRuntime implements Runtime {
       this.failNextStart = false;
       return { endpoints: { ide: { socketPath } }, driverState: { dead: true }, limits: 'enforced' };
     }
+    if (this.unhealthyNextStart) {
+      this.unhealthyNextStart = false;
+      this.unhealthy.add(spec.sandboxID);
+    }
     // Answers with what it received, so tests can see exactly what the proxy forwards.
     const server = createServer((req, res) => {
-      if (req.url === '/healthz') return void res.end('ok');
+      if (req.url === '/healthz') {
+        if (this.unhealthy.has(spec.sandboxID)) res.statusCode = 503;
+        return void res.end('ok');
+      }
       let body = '';
       req.on('data', (d) => { body += d; });
       req.on('end', () => {

@@ -74,6 +74,16 @@ test('a stopped sandbox answers 502: JSON for programs, a page for browsers; a d
   await runtime.closeAll(); // the process dies behind the gateway's back
   const dead = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
   assert.equal(dead.status, 502);
-  assert.equal(dead.headers.get('refresh'), '2');
+  assert.equal(dead.headers.get('refresh'), null, 'only a starting sandbox gets a self-refreshing page');
   assert.match(await dead.text(), /did not answer/);
+  // The gateway notices the main process is gone instead of claiming it runs.
+  let state = '';
+  for (let i = 0; i < 50 && state !== 'error'; i++) {
+    state = (await api.call('GET', `/api/sandboxes/${id}`)).body.state;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(state, 'error');
+  const restarted = await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
+  assert.equal(restarted.body.state, 'running');
+  assert.equal((await api.call('GET', `/vscode-proxy/${id}/x`)).body.url, '/x');
 });
