@@ -25,6 +25,6 @@ export async function bootstrapAdmin(opts: {
   writeFileSync(file, password + '\n', { mode: 0o600 });
   // Printed once, on stderr, outside the JSON log stream so it is never shipped to a log collector.
   process.stderr.write(`\ncodeyard: created user "admin" with password: ${password}\n` +
-    `          (also saved in ${file}, mode 0600; change it after logging in)\n\n`);
+    `          (also saved in ${file}, mode 0600; keep it safe: it is the only admin account)\n\n`);
   opts.log.info({ username: 'admin', passwordFile: file }, 'created admin with a generated password');
 }

@@ -8,6 +8,7 @@ import { CODE_SERVER_VERSION, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
 import { codeServerVersion } from '../toolchain/code-server-install.ts';
 import { Cgroups } from '../runtime/local/cgroups.ts';
 import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
+import { resolveCommand } from '../toolchain/system-commands.ts';
 
 interface Check {
   name: string;
@@ -62,8 +63,8 @@ function checkIsolation(config: Config): Check[] {
     return [{ name: 'isolation', ok: false, warnOnly: true, detail: 'runtime.local.isolation is none: sandboxes run as plain processes with the gateway\'s rights', fix: 'install bubblewrap and remove `isolation: none` from the config' }];
   }
   const tools = ['bwrap', 'setpriv', 'nsenter', 'timeout'].map((tool): Check => {
-    const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
-    return { name: tool, ok: found.status === 0, detail: found.status === 0 ? found.stdout.trim() : 'not found', fix: `apt-get install ${tool === 'bwrap' ? 'bubblewrap' : tool === 'timeout' ? 'coreutils' : 'util-linux'} (or run \`codeyard setup\` as root)` };
+    const found = resolveCommand(tool);
+    return { name: tool, ok: found !== undefined, detail: found ?? 'not found', fix: `apt-get install ${tool === 'bwrap' ? 'bubblewrap' : tool === 'timeout' ? 'coreutils' : 'util-linux'} (or run \`codeyard setup\` as root)` };
   });
   if (!tools[0]!.ok) return tools;
   const trial = spawnSync('bwrap', ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',

@@ -39,7 +39,7 @@ export interface StartResult {
   endpoints: Record<string, Endpoint>;
   driverState: Record<string, unknown>;
   limits: 'enforced' | 'not-enforced';
-  /** Why limits are not enforced, for the record and `codeyard doctor`. */
+  /** Why limits are not enforced; the gateway logs it (`codeyard doctor` explains it too). */
   limitsReason?: string;
 }
 

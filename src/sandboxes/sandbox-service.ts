@@ -202,6 +202,7 @@ export class SandboxService {
       await this.opts.runtime.create(spec);
       const result = await this.opts.runtime.start(spec);
       this.opts.store.sandboxes.update(sandboxID, { driverState: result.driverState, limits: result.limits });
+      if (result.limitsReason) this.opts.log.warn({ sandboxID, reason: result.limitsReason }, 'memoryMB/cpuCount not enforced');
       spec.driverState = result.driverState;
       const [service, { healthPath }] = Object.entries(spec.services)[0]!;
       const outcome = await waitForHealthy({

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { resolveCommand } from './system-commands.ts';
 
 export function missingDebianPackages(packages: string[]): string[] {
-  if (spawnSync('sh', ['-c', 'command -v dpkg-query'], { stdio: 'ignore' }).status !== 0) return [];
+  if (!resolveCommand('dpkg-query')) return [];
   return packages.filter((pkg) => {
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
     return r.status !== 0 || !r.stdout.includes('install ok installed');

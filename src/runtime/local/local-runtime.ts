@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, renameSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
@@ -49,6 +49,8 @@ const EXEC_BACKSTOP_MS = 5_000;
 /** After an exec's process exits, how long its output pipes may stay open (a background child holding them). */
 const EXEC_DRAIN_MS = 200;
 const LOG_TAIL_BYTES = 4_000;
+/** main.log is rotated (one old copy kept) at start once it is this big. */
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
 // Joins the cgroups named before `--`, then becomes the command after it, so
 // every process the sandbox ever forks is inside its limits from the start.
@@ -121,7 +123,6 @@ export class LocalRuntime implements Runtime {
       cgroup = this.cgroups.create(spec.sandboxID, { memoryMB: spec.memoryMB, cpuCount: spec.cpuCount, maxProcesses: this.opts.maxProcesses });
     } catch (err) {
       limitsReason = (err as Error).message;
-      this.opts.log.warn({ sandboxID: spec.sandboxID, reason: limitsReason }, 'memory/CPU limits not enforced; see `codeyard doctor`');
     }
 
     // The user's environment is applied by env(1) after the privilege drop, never by a root process.
@@ -131,6 +132,7 @@ export class LocalRuntime implements Runtime {
         '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
       : main;
 
+    if ((lstatOrUndefined(dirs.log)?.size ?? 0) > LOG_ROTATE_BYTES) renameSync(dirs.log, `${dirs.log}.1`);
     const logFd = openSync(dirs.log, 'a', 0o600);
     let child: ChildProcess;
     try {
