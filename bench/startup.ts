@@ -6,10 +6,10 @@
 //   - gateway RSS with 0 and 5 running sandboxes; RSS of one idle sandbox
 // Run: npm run bench   (prints a markdown table; docs/performance.md records it)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { Api, sandboxProcesses, startGatewayProcess } from '../test/helpers/gateway-process.ts';
+import { Api, freePort, sandboxProcesses, startGatewayProcess } from '../test/helpers/gateway-process.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 import { toolchainPaths } from '../src/toolchain/paths.ts';
 
@@ -55,6 +55,34 @@ async function directCodeServerStart(): Promise<number> {
   return ms;
 }
 
+/** Baseline for the cold figure: code-server started by hand on a TCP port, opened directly in Chromium. */
+async function directWorkbenchLoad(): Promise<number> {
+  const t = toolchainPaths();
+  const dir = mkdtempSync('/tmp/cy-bench-');
+  const port = await freePort();
+  const browser = await launchChromium();
+  const page = await browser.newPage();
+  const t0 = performance.now();
+  writeFileSync(join(dir, 'README.md'), '');
+  const child = spawn(t.nodeBin, [t.codeServerEntry, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--bind-addr', `127.0.0.1:${port}`, '--user-data-dir', join(dir, 'data'), '--extensions-dir', join(dir, 'ext'), dir],
+  { stdio: 'ignore', env: { HOME: dir, PATH: process.env.PATH } });
+  try {
+    for (;;) {
+      try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break; } catch { /* not yet */ }
+      await sleep(25);
+    }
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).waitFor({ timeout: 120_000 });
+    return performance.now() - t0;
+  } finally {
+    child.kill('SIGKILL');
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const directColdMs = await directWorkbenchLoad();
 const gw = await startGatewayProcess({ env: { CODEYARD_LOG_LEVEL: 'warn' } });
 try {
   const api = await Api.login(gw.url);
@@ -99,6 +127,8 @@ try {
   console.log(`| figure | value |
 | --- | --- |
 | cold start: create → workbench shows the workspace in Chromium | ${seconds(coldMs)} s |
+| baseline: code-server started by hand, opened directly (no gateway, no bubblewrap) | ${seconds(directColdMs)} s |
+| ratio cold start / baseline | ${(coldMs / directColdMs).toFixed(2)}× |
 | warm create → running (median of ${WARM_RUNS}) | ${seconds(warmMedian)} s |
 | baseline: code-server alone on a socket → /healthz (median of ${WARM_RUNS}) | ${seconds(directMedian)} s |
 | ratio warm create / baseline | ${(warmMedian / directMedian).toFixed(2)}× |
