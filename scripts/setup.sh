@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+export CODEYARD_SETUP_STARTED_MS=$(date +%s%3N)
 
 cache=${CODEYARD_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/codeyard}
 version=$(node -p "require('./src/toolchain/versions.json').node")

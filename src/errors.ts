@@ -18,7 +18,7 @@ export class InvalidInputError extends CodeyardError {
 export class UnauthorizedError extends CodeyardError {
   readonly status = 401;
   readonly kind = 'unauthorized';
-  constructor(message = 'authentication required: log in, or send X-API-Key or Authorization: Bearer <key>') {
+  constructor(message = 'authentication required: log in (/login, or POST /api/auth/login), or send X-API-Key or Authorization: Bearer <key>') {
     super(message);
   }
 }

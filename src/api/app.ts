@@ -6,12 +6,12 @@ import type { AuthService } from '../auth/auth-service.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Store } from '../store/store.ts';
 import type { SandboxProxy } from '../proxy/sandbox-proxy.ts';
-import { UnauthorizedError } from '../errors.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { setPrincipal } from './principal.ts';
 import { authRoutes } from './auth-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { sandboxRoutes } from './sandbox-routes.ts';
+import { loginRoutes } from './login-routes.ts';
 
 export interface AppDeps {
   auth: AuthService;
@@ -23,7 +23,7 @@ export interface AppDeps {
   trustProxy: boolean;
 }
 
-const PUBLIC_ROUTES = new Set(['/api/auth/login', '/healthz']);
+const PUBLIC_ROUTES = new Set(['/api/auth/login', '/healthz', '/login']);
 const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** The HTTP surface: JSON API via fastify, proxy URLs straight to the sandbox proxy. */
@@ -50,12 +50,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0]!;
     if (PUBLIC_ROUTES.has(path)) return;
-    const principal = deps.auth.authenticate(request.headers);
-    if (!principal) throw new UnauthorizedError();
-    setPrincipal(request, principal);
+    setPrincipal(request, deps.auth.require(request.headers));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  loginRoutes(app);
   authRoutes(app, deps.auth);
   keyRoutes(app, deps.auth, deps.store);
   sandboxRoutes(app, deps.sandboxes, deps.store);

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
 import type { Store } from '../store/store.ts';
-import { envVarsSchema, parseInput, text } from './validation.ts';
+import { envVarsSchema, number, parseInput, text } from './validation.ts';
 import { principalOf } from './principal.ts';
 import { ideProxyPath } from '../proxy/routes.ts';
-import { listTemplates } from '../templates/catalog.ts';
+import { listTemplates, templateIDs } from '../templates/catalog.ts';
 
 const MAX_TIMEOUT_S = 30 * 24 * 3600;
 export const EXEC_DEFAULT_TIMEOUT_MS = 60_000;
@@ -14,11 +14,11 @@ export const EXEC_MAX_TIMEOUT_MS = 3_600_000;
 export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 const CreateSandboxBody = z.strictObject({
-  templateID: z.string().min(1).max(64),
+  templateID: z.string({ error: (iss) => (iss.code !== 'invalid_type' ? undefined : iss.input === undefined ? `required; one of: ${templateIDs().join(', ')}` : 'expected a string') }).min(1).max(64),
   name: text().trim().min(1).max(64).optional(),
-  memoryMB: z.number().int().min(256).max(256 * 1024).optional(),
-  cpuCount: z.number().positive().max(128).optional(),
-  timeout: z.number().int().min(1).max(MAX_TIMEOUT_S).optional(),
+  memoryMB: number('a whole number of megabytes, e.g. 2048').int().min(256).max(256 * 1024).optional(),
+  cpuCount: number('a number of CPUs, e.g. 1 or 0.5').positive().max(128).optional(),
+  timeout: number('a whole number of seconds, e.g. 3600').int().min(1).max(MAX_TIMEOUT_S).optional(),
   metadata: z.record(text().max(256), text().max(4096)).optional(),
   envVars: envVarsSchema.optional(),
 });
@@ -26,10 +26,12 @@ const CreateSandboxBody = z.strictObject({
 const WaitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
 
 const ExecBody = z.strictObject({
-  cmd: z.union([text().min(1), z.array(text()).min(1)]),
+  cmd: z.union([text().min(1), z.array(text()).min(1)], {
+    error: (iss) => (iss.input === undefined ? 'required: a command string (run by bash -c) or an argv array of strings' : 'expected a non-empty command string (run by bash -c) or an argv array of strings'),
+  }),
   cwd: text().startsWith('/', 'must be an absolute path').optional(),
   envs: envVarsSchema.optional(),
-  timeoutMs: z.number().int().min(1).max(EXEC_MAX_TIMEOUT_MS).optional(),
+  timeoutMs: number('a whole number of milliseconds, e.g. 60000').int().min(1).max(EXEC_MAX_TIMEOUT_MS).optional(),
 });
 
 export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, store: Store): void {

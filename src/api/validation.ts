@@ -11,6 +11,9 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, what 
     throw new InvalidInputError(`unknown field${issue.keys.length > 1 ? 's' : ''} in ${what}: ${issue.keys.map((k) => at + k).join(', ')}`);
   }
   const field = issue.path.join('.') || what;
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+    throw new InvalidInputError(`${field}: required (${issue.expected})`);
+  }
   throw new InvalidInputError(`${field}: ${issue.message}`);
 }
 
@@ -22,3 +25,7 @@ export const envVarsSchema = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'names must match [A-Za-z_][A-Za-z0-9_]*'),
   text().max(32 * 1024),
 ).refine((r) => Object.keys(r).length <= 200, 'at most 200 variables');
+
+/** A number field whose type error says what to send, e.g. number('a whole number of megabytes, e.g. 2048'). */
+export const number = (what: string) =>
+  z.number({ error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined ? `expected ${what}` : undefined) });

@@ -74,6 +74,15 @@ export class AuthService {
     return undefined;
   }
 
+  /** authenticate(), or an UnauthorizedError saying which credential failed and what to do. */
+  require(headers: IncomingHttpHeaders): Principal {
+    const principal = this.authenticate(headers);
+    if (principal) return principal;
+    if (apiKeyFrom(headers)) throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
+    if (readCookie(headers.cookie, SESSION_COOKIE)) throw new UnauthorizedError('your session has expired or was ended: log in again (/login)');
+    throw new UnauthorizedError();
+  }
+
   private touchKey(id: string): void {
     const now = Date.now();
     if (now - (this.keyTouchedAt.get(id) ?? 0) < KEY_TOUCH_INTERVAL_MS) return;

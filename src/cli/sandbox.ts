@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { ApiClient } from './api-client.ts';
 import type { GlobalFlags } from './main.ts';
@@ -27,8 +27,8 @@ export function sandboxCommands(program: Command, globals: () => GlobalFlags): v
   sandbox.command('create').description('create a sandbox and wait until it runs')
     .option('-t, --template <id>', 'template', 'vscode')
     .option('-n, --name <name>', 'name')
-    .option('--memory <MB>', 'memory limit in MB', (v) => Number(v))
-    .option('--cpu <count>', 'CPU count', (v) => Number(v))
+    .option('--memory <MB>', 'memory limit in MB', wholeNumber('--memory', 'a whole number of megabytes, e.g. 2048'))
+    .option('--cpu <count>', 'CPU count', positiveNumber('--cpu', 'a number of CPUs, e.g. 1 or 0.5'))
     .option('--no-wait', 'return at once, while it starts')
     .action(async (opts: { template: string; name?: string; memory?: number; cpu?: number; wait: boolean }) => {
       const api = client();
@@ -50,4 +50,19 @@ export function sandboxCommands(program: Command, globals: () => GlobalFlags): v
         console.log(`deleted ${id}`);
       }
     });
+}
+
+function wholeNumber(flag: string, what: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${flag} must be ${what}`);
+    return Number(v);
+  };
+}
+
+function positiveNumber(flag: string, what: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d*\.?\d+$/.test(v) || !(n > 0)) throw new InvalidArgumentError(`${flag} must be ${what}`);
+    return n;
+  };
 }

@@ -12,7 +12,8 @@ const step = (line: string) => say(`\x1b[1m==> ${line}\x1b[0m`);
 
 /** `codeyard setup`: system packages, Node check, code-server; idempotent and verified. */
 export async function runSetup(opts: SetupOptions): Promise<void> {
-  const t0 = Date.now();
+  // scripts/setup.sh passes its own start time, so the total includes Node and npm ci.
+  const t0 = Number(process.env.CODEYARD_SETUP_STARTED_MS) || Date.now();
   const wanted = [...DEBIAN_PACKAGES, ...(opts.withTestDeps ? DEBIAN_TEST_PACKAGES : [])];
   const missing = missingDebianPackages(wanted);
   if (missing.length === 0) {
@@ -39,5 +40,8 @@ export async function runSetup(opts: SetupOptions): Promise<void> {
     if (version !== CODE_SERVER_VERSION) throw new Error(`code-server was installed but \`code-server --version\` gave ${version ?? 'nothing'}: see ${t.dir}`);
     say(`✓ code-server ${version} runs`);
   }
-  say(`setup complete in ${((Date.now() - t0) / 1000).toFixed(1)}s. Start the gateway: npm start   (or: npx codeyard serve)`);
+  const next = process.env.npm_lifecycle_event === 'start' ? 'starting the gateway…'
+    : process.env.npm_lifecycle_event === 'test' ? 'running the tests…'
+    : 'start the gateway with: npm start   (or: npx codeyard serve)';
+  say(`setup complete in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${next}`);
 }

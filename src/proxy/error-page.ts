@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 /** How often a "starting" page reloads itself. */
 const REFRESH_SECONDS = 2;
 
-const wantsHtml = (req: IncomingMessage) => (req.headers.accept ?? '').includes('text/html');
+export const wantsHtml = (req: IncomingMessage) => (req.headers.accept ?? '').includes('text/html');
 
 /**
  * Answers a proxy failure: JSON for programs, a small page for browsers. With

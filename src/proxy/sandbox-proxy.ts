@@ -9,7 +9,7 @@ import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
 import { CodeyardError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { ideProxyPath, matchProxyRoute, type ProxyRoute } from './routes.ts';
-import { rejectUpgrade, sendProxyError } from './error-page.ts';
+import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
 /** A starting sandbox's 502 page refreshes itself; other 502s do not. */
 class StartingError extends UpstreamUnavailableError {}
@@ -65,6 +65,11 @@ export class SandboxProxy {
       this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
     } catch (err) {
       const e = this.asCodeyardError(err);
+      if (e instanceof UnauthorizedError && req.method === 'GET' && wantsHtml(req)) {
+        res.writeHead(302, { location: `/login?next=${encodeURIComponent(req.url ?? '/')}`, 'cache-control': 'no-store' });
+        res.end();
+        return true;
+      }
       sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
     }
     return true;
@@ -97,9 +102,8 @@ export class SandboxProxy {
   }
 
   private resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): { upstreamPath: string | undefined; endpoint: Endpoint; prefix: string } {
-    if (route === 'bad') throw new NotFoundError('no such sandbox path: expected /vscode-proxy/<sandboxID>/');
-    const principal = this.deps.auth.authenticate(req.headers);
-    if (!principal) throw new UnauthorizedError('log in (POST /api/auth/login) or send an API key to open this workspace');
+    if (route === 'bad') throw new NotFoundError(`no such sandbox: ${badSegment(req.url ?? '')} is not a sandbox ID (20 lowercase letters and digits); expected /vscode-proxy/<sandboxID>/`);
+    const principal = this.deps.auth.require(req.headers);
     const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
@@ -140,6 +144,12 @@ function toTarget(endpoint: Endpoint) {
   return 'socketPath' in endpoint
     ? { socketPath: endpoint.socketPath, host: 'localhost', port: 80 }
     : { host: endpoint.host, port: endpoint.port };
+}
+
+/** The segment after the prefix, quoted for an error message. */
+function badSegment(url: string): string {
+  const segment = url.slice('/vscode-proxy/'.length).split(/[/?#]/)[0] ?? '';
+  return segment ? JSON.stringify(segment.slice(0, 80)) : 'an empty segment';
 }
 
 function splitQuery(url: string): [string, string] {

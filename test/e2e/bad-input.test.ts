@@ -26,11 +26,12 @@ type Case = [name: string, method: string, path: string, body: unknown, status: 
 
 const cases = (): Case[] => [
   ['unknown template', 'POST', '/api/sandboxes', { templateID: 'emacs' }, 400, /templateID: unknown template "emacs"; available: vscode/],
-  ['missing templateID', 'POST', '/api/sandboxes', {}, 400, /templateID/],
+  ['missing templateID', 'POST', '/api/sandboxes', {}, 400, /templateID: required; one of: vscode/],
   ['templateID wrong type', 'POST', '/api/sandboxes', { templateID: 42 }, 400, /templateID: .*string/i],
   ['negative memory', 'POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: -5 }, 400, /memoryMB/],
   ['fractional memory', 'POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: 512.5 }, 400, /memoryMB/],
-  ['memory as string', 'POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: '512' }, 400, /memoryMB/],
+  ['memory as string', 'POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: '2GB' }, 400, /memoryMB: expected a whole number of megabytes, e.g. 2048/],
+  ['memory too small', 'POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: 100 }, 400, /memoryMB: .*>=256/],
   ['zero cpu', 'POST', '/api/sandboxes', { templateID: 'vscode', cpuCount: 0 }, 400, /cpuCount/],
   ['negative timeout', 'POST', '/api/sandboxes', { templateID: 'vscode', timeout: -1 }, 400, /timeout/],
   ['metadata not strings', 'POST', '/api/sandboxes', { templateID: 'vscode', metadata: { a: 1 } }, 400, /metadata\.a/],
@@ -43,7 +44,8 @@ const cases = (): Case[] => [
   ['body too large', 'POST', '/api/sandboxes', JSON.stringify({ templateID: 'vscode', metadata: { x: 'y'.repeat(2_000_000) } }), 413, /too large/i],
   ['unknown sandbox', 'GET', '/api/sandboxes/doesnotexist', undefined, 404, /sandbox doesnotexist not found/],
   ['delete unknown sandbox', 'DELETE', '/api/sandboxes/doesnotexist', undefined, 404, /not found/],
-  ['exec without cmd', 'POST', `/api/sandboxes/${running}/exec`, {}, 400, /cmd/],
+  ['exec without cmd', 'POST', `/api/sandboxes/${running}/exec`, {}, 400, /cmd: required: a command string/],
+  ['exec with a misnamed field', 'POST', `/api/sandboxes/${running}/exec`, { command: 'ls' }, 400, /cmd: required|unknown field in body: command/],
   ['exec empty cmd', 'POST', `/api/sandboxes/${running}/exec`, { cmd: '' }, 400, /cmd/],
   ['exec cmd array of numbers', 'POST', `/api/sandboxes/${running}/exec`, { cmd: [1, 2] }, 400, /cmd/],
   ['exec relative cwd', 'POST', `/api/sandboxes/${running}/exec`, { cmd: 'pwd', cwd: 'tmp' }, 400, /cwd: must be an absolute path/],
@@ -58,7 +60,8 @@ const cases = (): Case[] => [
   ['delete unknown key', 'DELETE', '/api/keys/nope', undefined, 404, /api key nope not found/],
   ['unknown route', 'GET', '/api/nothing-here', undefined, 404, /no route GET \/api\/nothing-here/],
   ['proxy path without id', 'GET', '/vscode-proxy/', undefined, 404, /expected \/vscode-proxy\/<sandboxID>\//],
-  ['proxy path with bad id', 'GET', '/vscode-proxy/NOT_AN_ID/', undefined, 404, /expected \/vscode-proxy\/<sandboxID>\//],
+  ['proxy path with bad id', 'GET', '/vscode-proxy/NOT_AN_ID/', undefined, 404, /"NOT_AN_ID" is not a sandbox ID/],
+  ['login with wrong password', 'POST', '/api/auth/login', { username: 'nobody', password: 'x' }, 401, /wrong username or password/],
   ['proxy to unknown sandbox', 'GET', '/vscode-proxy/abcdefghij0123456789/', undefined, 404, /not found/],
 ];
 
@@ -88,6 +91,21 @@ test('unauthenticated requests get 401 everywhere but login and health', async (
   assert.equal(await upgradeStatus(`${gw.url}/vscode-proxy/${running}/`), 401);
   assert.equal(await upgradeStatus(`${gw.url}/vscode-proxy/${running}/`, { cookie: api.headers.cookie! }), 101);
   assert.equal((await anon.call('GET', '/healthz')).status, 200);
+  const badKey = await new Api(gw.url, { 'x-api-key': 'cy_nope' }).call('GET', '/api/sandboxes');
+  assert.equal(badKey.status, 401);
+  assert.match(badKey.body.message, /API key is invalid or was deleted/);
+  const oldSession = await new Api(gw.url, { cookie: 'codeyard_session=expired' }).call('GET', '/api/me');
+  assert.match(oldSession.body.message, /session has expired or was ended: log in again/);
+  // A browser without a session is sent to the login page, and comes back after.
+  const page = await fetch(`${gw.url}/vscode-proxy/${running}/?folder=/x`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+  assert.equal(page.status, 302);
+  assert.equal(page.headers.get('location'), `/login?next=${encodeURIComponent(`/vscode-proxy/${running}/?folder=/x`)}`);
+  const login = await fetch(`${gw.url}${page.headers.get('location')}`);
+  assert.equal(login.status, 200);
+  assert.match(await login.text(), /<form data-next="\/vscode-proxy\//);
+  assert.match(login.headers.get('content-security-policy')!, /script-src 'sha256-/);
+  const offsite = await (await fetch(`${gw.url}/login?next=//evil.example/`)).text();
+  assert.doesNotMatch(offsite, /evil\.example/);
   assert.equal((await api.call('GET', `/api/sandboxes/${running}`)).body.state, 'running');
 });
 

@@ -71,6 +71,9 @@ test('sandbox create, ls, rm against the running gateway', async () => {
   const rm = await codeyard(['sandbox', '--url', gw.url, 'rm', id!], env);
   assert.equal(rm.code, 0, rm.stderr);
   assert.match((await codeyard(['sandbox', '--url', gw.url, 'ls'], env)).stdout, /no sandboxes/);
+  const badMemory = await codeyard(['sandbox', '--url', gw.url, 'create', '--memory', '2GB'], env);
+  assert.equal(badMemory.code, 1);
+  assert.match(badMemory.stderr, /--memory must be a whole number of megabytes, e\.g\. 2048/);
   const bad = await codeyard(['sandbox', '--url', gw.url, 'rm', 'nope'], env);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /404 sandbox nope not found/);

@@ -75,6 +75,7 @@ test('memoryMB is enforced: a process allocating past it is killed, the sandbox 
   const hog = await exec(a, ['node', '-e', 'const k=[];for(let i=0;i<64;i++)k.push(Buffer.alloc(32<<20,1));console.log("survived")'], { timeoutMs: 60_000 });
   assert.notEqual(hog.exitCode, 0);
   assert.ok(!hog.stdout.includes('survived'));
+  assert.match(hog.stderr, /\[codeyard: a process was killed for running out of memory \(memoryMB=768\)\]/);
   assert.equal((await exec(a, 'echo still-here')).stdout, 'still-here\n');
 });
 

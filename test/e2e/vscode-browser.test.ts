@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
-import { Api, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
+import { ADMIN_PASSWORD, Api, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
 import { launchChromium } from '../helpers/browser.ts';
 
 let gw: RunningGateway;
@@ -52,8 +52,6 @@ test('VS Code in the browser through /vscode-proxy/<id>/: explorer, file, termin
   assert.equal(write.body.exitCode, 0, write.body.stderr);
 
   const context = await browser.newContext();
-  const { hostname } = new URL(gw.url);
-  await context.addCookies([{ name: 'codeyard_session', value: api.sessionToken, domain: hostname, path: '/', httpOnly: true }]);
   const page = await context.newPage();
   const consoleErrors: string[] = [];
   page.on('console', (m) => { if (m.type() === 'error' || m.text().includes('No file system provider')) consoleErrors.push(m.text()); });
@@ -69,8 +67,17 @@ test('VS Code in the browser through /vscode-proxy/<id>/: explorer, file, termin
     };
   });
 
+  // Not logged in: the IDE link leads to the login page, and back to the IDE after.
   await page.goto(`${gw.url}/vscode-proxy/${id}/`);
+  assert.match(page.url(), /\/login\?next=/);
+  await page.fill('#username', 'admin');
+  await page.fill('#password', 'wrong-password');
+  await page.click('button[type=submit]');
+  await page.locator('#error', { hasText: 'wrong username or password' }).waitFor({ timeout: 10_000 });
+  await page.fill('#password', ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
   await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  assert.match(page.url(), new RegExp(`/vscode-proxy/${id}/`));
   // The explorer lists the workspace, including the file exec wrote.
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'hello-codeyard.txt' }).waitFor({ timeout: 60_000 });
 

@@ -74,6 +74,18 @@ export class Cgroups {
     return handle;
   }
 
+  /** How many processes the kernel has OOM-killed in the group so far (0 if unknown). */
+  oomKills(handle: CgroupHandle): number {
+    const dir = handle.dirs[0]!; // the memory group, in v1 and v2 alike
+    for (const [file, key] of [['memory.events', 'oom_kill'], ['memory.oom_control', 'oom_kill']] as const) {
+      try {
+        const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(join(dir, file), 'utf8'));
+        if (m) return Number(m[1]);
+      } catch { /* not this cgroup version */ }
+    }
+    return 0;
+  }
+
   /** Pids still in the sandbox's groups. */
   pids(handle: CgroupHandle): number[] {
     const pids = new Set<number>();

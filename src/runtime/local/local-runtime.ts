@@ -215,6 +215,7 @@ export class LocalRuntime implements Runtime {
     const out = captureOutput(child.stdout!, req.maxOutputBytes);
     const err = captureOutput(child.stderr!, req.maxOutputBytes);
     const startedAt = Date.now();
+    const oomBefore = state.cgroup ? this.cgroups.oomKills(state.cgroup) : 0;
     const backstop = setTimeout(() => child.kill('SIGKILL'), req.timeoutMs + EXEC_BACKSTOP_MS);
     const exitCode = await new Promise<number>((resolve, reject) => {
       child.once('error', (e) => reject(new RuntimeFailureError(`cannot run exec: ${e.message}`)));
@@ -227,6 +228,9 @@ export class LocalRuntime implements Runtime {
     const timedOut = (exitCode === 124 || exitCode === 137) && Date.now() - startedAt >= req.timeoutMs;
     let stderr = err.text();
     if (timedOut) stderr += `\n[codeyard: command killed after timeoutMs=${req.timeoutMs}]\n`;
+    if (state.cgroup && this.cgroups.oomKills(state.cgroup) > oomBefore) {
+      stderr += `\n[codeyard: a process was killed for running out of memory (memoryMB=${spec.memoryMB})]\n`;
+    }
     return { exitCode, stdout: out.text(), stderr, timedOut, truncated: out.truncated() || err.truncated() };
   }
 
