@@ -19,7 +19,20 @@ const ConfigSchema = z.strictObject({
   publicUrl: z.url().optional(),
   /** Trust X-Forwarded-* from the peer (set when nginx or another proxy sits in front). */
   trustProxy: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
-  sessionTtlHours: z.coerce.number().positive().default(24 * 7),
+  auth: z.strictObject({
+    /** A session ends this long after login, whatever happens. */
+    sessionTtlHours: z.coerce.number().positive().default(24 * 7),
+    /** …or after this long without a request. */
+    sessionIdleHours: z.coerce.number().positive().default(24),
+    /** Lifetime of an IDE link (POST /api/sandboxes/:id/ide-token). */
+    ideTokenTtlSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+    /** Failed logins are counted per username and per IP over this window… */
+    loginWindowSeconds: z.coerce.number().positive().default(60),
+    /** …this many are free (four times as many per IP)… */
+    loginFreeFailures: z.coerce.number().int().min(1).default(5),
+    /** …then each further one doubles a wait that starts here, up to the window's end. */
+    loginBaseDelayMs: z.coerce.number().int().min(1).default(1000),
+  }).prefault({}),
   runtime: z.strictObject({
     driver: z.enum(['local']).default('local'),
     local: z.strictObject({

@@ -28,6 +28,16 @@ export class ForbiddenError extends CodeyardError {
   readonly kind = 'forbidden';
 }
 
+export class RateLimitedError extends CodeyardError {
+  readonly status = 429;
+  readonly kind = 'rate_limited';
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class NotFoundError extends CodeyardError {
   readonly status = 404;
   readonly kind = 'not_found';
@@ -63,6 +73,6 @@ export class SetupError extends CodeyardError {
 
 /** The wire name for a status that did not come from one of our classes (fastify's own 4xx). */
 export function kindForStatus(status: number): string {
-  const kinds: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 502: 'upstream_unavailable' };
+  const kinds: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 429: 'rate_limited', 502: 'upstream_unavailable' };
   return kinds[status] ?? (status < 500 ? 'invalid_input' : 'internal');
 }

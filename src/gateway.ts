@@ -6,6 +6,9 @@ import { createLogger, type Logger } from './logger.ts';
 import { Store } from './store/store.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { bootstrapAdmin } from './auth/bootstrap-admin.ts';
+import { IdeTokens, loadOrCreateSecret } from './auth/ide-tokens.ts';
+import { UserService } from './auth/user-service.ts';
+import { AuditLog } from './audit/audit-log.ts';
 import { SandboxService } from './sandboxes/sandbox-service.ts';
 import { LocalRuntime } from './runtime/local/local-runtime.ts';
 import type { Runtime } from './runtime/interface.ts';
@@ -14,7 +17,8 @@ import { buildApp } from './api/app.ts';
 import { toolchainPaths } from './toolchain/paths.ts';
 import { SetupError } from './errors.ts';
 
-const SESSION_SWEEP_MS = 3_600_000;
+/** How often expired and idle sessions are swept from the store. */
+const SESSION_SWEEP_MS = 600_000;
 
 export interface Gateway {
   app: FastifyInstance;
@@ -41,7 +45,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   prepareDataDir(config.dataDir);
 
   const store = Store.open(config.dataDir);
-  const auth = new AuthService(store, config.sessionTtlHours * 3600_000);
+  const audit = new AuditLog(store, log.child({ component: 'audit' }));
+  const auth = new AuthService(store, new IdeTokens(loadOrCreateSecret(config.dataDir)), {
+    sessionTtlMs: config.auth.sessionTtlHours * 3600_000,
+    sessionIdleMs: config.auth.sessionIdleHours * 3600_000,
+    ideTokenTtlSeconds: config.auth.ideTokenTtlSeconds,
+    throttle: { windowMs: config.auth.loginWindowSeconds * 1000, freeFailures: config.auth.loginFreeFailures, baseDelayMs: config.auth.loginBaseDelayMs },
+  });
   await bootstrapAdmin({ store, auth, dataDir: config.dataDir, log, envPassword: env.CODEYARD_ADMIN_PASSWORD });
 
   const runtime = opts.runtime ?? createRuntime(config, log);
@@ -52,21 +62,23 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   await sandboxes.reconcile();
   sandboxes.startReaper();
-  store.sessions.deleteExpired();
-  const sessionSweeper = setInterval(() => store.sessions.deleteExpired(), SESSION_SWEEP_MS);
+  const users = new UserService(store, auth, sandboxes);
+  auth.sweep();
+  const sessionSweeper = setInterval(() => auth.sweep(), SESSION_SWEEP_MS);
   sessionSweeper.unref();
 
   const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy });
-  const app = buildApp({ auth, sandboxes, store, log, proxy, trustProxy: config.trustProxy });
-
   let port = config.port;
+  const baseUrl = () => publicBaseUrl(config, port);
+  const app = buildApp({ auth, users, sandboxes, store, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
+
   if (opts.listen !== false) {
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
   } else {
     await app.ready();
   }
-  const url = publicBaseUrl(config, port);
+  const url = baseUrl();
   log.info({ url, dataDir: config.dataDir, runtime: runtime.name }, 'codeyard gateway listening');
 
   return {

@@ -3,28 +3,45 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
+import type { UserService } from '../auth/user-service.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Store } from '../store/store.ts';
 import type { SandboxProxy } from '../proxy/sandbox-proxy.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { installErrorHandler } from './error-handler.ts';
 import { setPrincipal } from './principal.ts';
+import { assertSameOrigin } from './csrf.ts';
 import { authRoutes } from './auth-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { sandboxRoutes } from './sandbox-routes.ts';
 import { loginRoutes } from './login-routes.ts';
+import { userRoutes } from './user-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
 
 export interface AppDeps {
   auth: AuthService;
+  users: UserService;
   sandboxes: SandboxService;
   store: Store;
+  audit: AuditLog;
   log: Logger;
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
   trustProxy: boolean;
+  /** The gateway's public base URL (links it hands out; the host CSRF checks accept). */
+  baseUrl: () => string;
 }
 
 const PUBLIC_ROUTES = new Set(['/api/auth/login', '/healthz', '/login']);
 const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Headers on every page and answer of the gateway's own (proxied IDEs keep their own). */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+};
 
 /** The HTTP surface: JSON API via fastify, proxy URLs straight to the sandbox proxy. */
 export function buildApp(deps: AppDeps): FastifyInstance {
@@ -46,17 +63,27 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.register(fastifyCookie);
   installErrorHandler(app);
+  const publicHost = () => new URL(deps.baseUrl()).host;
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
     const path = request.url.split('?')[0]!;
-    if (PUBLIC_ROUTES.has(path)) return;
-    setPrincipal(request, deps.auth.require(request.headers));
+    if (path.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    if (PUBLIC_ROUTES.has(path)) {
+      if (path === '/api/auth/login') assertSameOrigin(request, publicHost());
+      return;
+    }
+    const principal = await deps.auth.require(request.headers);
+    if (principal.via === 'session') assertSameOrigin(request, publicHost());
+    setPrincipal(request, principal);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   loginRoutes(app);
-  authRoutes(app, deps.auth);
-  keyRoutes(app, deps.auth, deps.store);
-  sandboxRoutes(app, deps.sandboxes, deps.store);
+  authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit });
+  keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
+  userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });
+  auditRoutes(app, deps.store);
+  sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
   return app;
 }

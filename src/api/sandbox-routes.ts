@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
 import type { Store } from '../store/store.ts';
+import type { AuthService } from '../auth/auth-service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { envVarsSchema, number, parseInput, text } from './validation.ts';
 import { principalOf } from './principal.ts';
 import { ideProxyPath } from '../proxy/routes.ts';
@@ -34,7 +36,17 @@ const ExecBody = z.strictObject({
   timeoutMs: number('a whole number of milliseconds, e.g. 60000').int().min(1).max(EXEC_MAX_TIMEOUT_MS).optional(),
 });
 
-export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, store: Store): void {
+export interface SandboxRouteDeps {
+  sandboxes: SandboxService;
+  store: Store;
+  auth: AuthService;
+  audit: AuditLog;
+  /** The gateway's own base URL, for links it hands out. */
+  baseUrl: () => string;
+}
+
+export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): void {
+  const { sandboxes, store, auth, audit } = deps;
   const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
 
   app.get('/api/templates', async () => listTemplates());
@@ -43,7 +55,14 @@ export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, s
     const { user } = principalOf(request);
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     const input = parseInput(CreateSandboxBody, request.body);
-    let record = sandboxes.create(user, input);
+    let record;
+    try {
+      record = sandboxes.create(user, input);
+    } catch (err) {
+      audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.create', outcome: 'denied', details: { reason: (err as Error).message } });
+      throw err;
+    }
+    audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.create', target: record.sandboxID, details: { templateID: record.templateID, memoryMB: record.memoryMB, cpuCount: record.cpuCount } });
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return reply.status(201).send(view(record));
   });
@@ -61,6 +80,8 @@ export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, s
   app.delete<{ Params: { id: string } }>('/api/sandboxes/:id', async (request, reply) => {
     const { user } = principalOf(request);
     await sandboxes.delete(user, request.params.id);
+    auth.revokeSandbox(request.params.id);
+    audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.delete', target: request.params.id });
     return reply.status(204).send();
   });
 
@@ -85,8 +106,21 @@ export function sandboxRoutes(app: FastifyInstance, sandboxes: SandboxService, s
       timeoutMs: body.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS,
       maxOutputBytes: EXEC_MAX_OUTPUT_BYTES,
     });
-    request.log.info({ sandboxID: request.params.id, username: user.username, exitCode: result.exitCode }, 'exec');
+    audit.record({
+      actor: user.username, ip: request.ip, action: 'sandbox.exec', target: request.params.id,
+      details: { cmd: typeof body.cmd === 'string' ? body.cmd.slice(0, 500) : body.cmd.slice(0, 20).map((a) => a.slice(0, 200)), exitCode: result.exitCode, timedOut: result.timedOut },
+    });
     return result;
+  });
+
+  /** A short-lived link that opens this sandbox's IDE in a browser, once, without a login. */
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/ide-token', async (request) => {
+    const { user } = principalOf(request);
+    const record = sandboxes.getFor(user, request.params.id);
+    const owner = store.users.byId(record.ownerId)!;
+    const { token, expiresAt } = await auth.issueIdeToken(owner, record.sandboxID);
+    audit.record({ actor: user.username, ip: request.ip, action: 'token.issue', target: record.sandboxID, details: { for: owner.username, expiresAt: expiresAt.toISOString() } });
+    return { token, expiresAt: expiresAt.toISOString(), url: `${deps.baseUrl()}${ideProxyPath(record.sandboxID)}?token=${token}` };
   });
 }
 

@@ -1,49 +1,115 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Store } from '../store/store.ts';
 import type { User } from '../store/users.ts';
 import type { ApiKeyRecord } from '../store/api-keys.ts';
-import { UnauthorizedError } from '../errors.ts';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { randomToken, tokenHash } from './secrets.ts';
-import { readCookie, SESSION_COOKIE } from './cookies.ts';
+import { IDE_SESSION_COOKIE, readCookie, readCookies, SESSION_COOKIE } from './cookies.ts';
+import { IdeTokens, looksLikeJwt, type IdeTokenClaims } from './ide-tokens.ts';
+import { LoginThrottle } from './login-throttle.ts';
 
 export interface Principal {
   user: User;
-  via: 'session' | 'key';
+  via: 'session' | 'key' | 'ide-link' | 'ide-session';
+  /** Set when the credential opens one sandbox only (an IDE link or the session it made). */
+  sandboxScope?: string;
+  /** Hash of the session token, when a session authenticated the request. */
+  sessionHash?: string;
+}
+
+export interface AuthOptions {
+  sessionTtlMs: number;
+  sessionIdleMs: number;
+  ideTokenTtlSeconds: number;
+  throttle: { windowMs: number; freeFailures: number; baseDelayMs: number };
 }
 
 const API_KEY_PREFIX = 'cy_';
-// lastUsedAt is informational: one write per key per minute, not one per proxied asset.
-const KEY_TOUCH_INTERVAL_MS = 60_000;
+// Informational timestamps: one write per credential per minute, not one per proxied asset.
+const TOUCH_INTERVAL_MS = 60_000;
+/** An IP serves many people behind a NAT: it gets more free failures than one username. */
+const IP_FREE_FAILURE_FACTOR = 4;
 
-/** Passwords, sessions and API keys: everything that turns a request into a user. */
-export class AuthService {
+/**
+ * Passwords, sessions, API keys and IDE links: everything that turns a request
+ * into a user. Emits `revoked` ({ userId } or { sessionHash } or { sandboxID })
+ * when credentials stop being valid, so open connections can be cut.
+ */
+export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; sessionHash?: string; sandboxID?: string }] }> {
   private readonly store: Store;
-  private readonly sessionTtlMs: number;
-  private readonly keyTouchedAt = new Map<string, number>();
+  private readonly opts: AuthOptions;
+  private readonly tokens: IdeTokens;
+  private readonly throttle: LoginThrottle;
+  private readonly touchedAt = new Map<string, number>();
 
-  constructor(store: Store, sessionTtlMs: number) {
+  constructor(store: Store, tokens: IdeTokens, opts: AuthOptions) {
+    super();
     this.store = store;
-    this.sessionTtlMs = sessionTtlMs;
+    this.tokens = tokens;
+    this.opts = opts;
+    this.throttle = new LoginThrottle(opts.throttle);
   }
 
-  async createUser(username: string, password: string, role: User['role']): Promise<User> {
-    return this.store.users.create(username, await hashPassword(password), role);
+  get ideTokenTtlSeconds(): number {
+    return this.opts.ideTokenTtlSeconds;
   }
 
-  /** Returns a new session token; the same error for unknown user, wrong password and disabled user. */
-  async login(username: string, password: string): Promise<{ user: User; sessionToken: string; expiresAt: Date }> {
+  async createUser(username: string, password: string, role: User['role'], limits?: User['limits']): Promise<User> {
+    return this.store.users.create(username, await hashPassword(password), role, limits);
+  }
+
+  /**
+   * A new session for the right password. Unknown user, wrong password and
+   * disabled user get the same answer in the same time; repeated failures from
+   * a username or an IP back off exponentially (429 with Retry-After).
+   */
+  async login(username: string, password: string, ip: string): Promise<{ user: User; sessionToken: string; expiresAt: Date }> {
+    const keys = [`user:${username.toLowerCase()}`, `ip:${ip}`];
+    const wait = this.throttle.retryAfterMs(keys);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new RateLimitedError(`too many failed logins: try again in ${seconds} s`, seconds);
+    }
     const found = this.store.users.credentials(username);
     const ok = await verifyPassword(found?.passwordHash, password);
-    if (!ok || !found || found.user.disabled) throw new UnauthorizedError('wrong username or password');
+    if (!ok || !found || found.user.disabled) {
+      this.throttle.fail([keys[0]!]);
+      this.throttle.fail([keys[1]!], Date.now(), this.opts.throttle.freeFailures * IP_FREE_FAILURE_FACTOR);
+      throw new UnauthorizedError('wrong username or password');
+    }
+    this.throttle.succeed([keys[0]!]);
     const sessionToken = randomToken();
-    const expiresAt = new Date(Date.now() + this.sessionTtlMs);
+    const expiresAt = new Date(Date.now() + this.opts.sessionTtlMs);
     this.store.sessions.create(tokenHash(sessionToken), found.user.id, expiresAt);
     return { user: found.user, sessionToken, expiresAt };
   }
 
   logout(sessionToken: string): void {
-    this.store.sessions.delete(tokenHash(sessionToken));
+    const hash = tokenHash(sessionToken);
+    this.store.sessions.delete(hash);
+    this.emit('revoked', { sessionHash: hash });
+  }
+
+  /** Ends all of a user's sessions (but `keepSessionHash`) and cuts their open connections. */
+  endSessions(userId: number, keepSessionHash?: string): void {
+    this.store.sessions.deleteForUser(userId, keepSessionHash);
+    this.emit('revoked', { userId });
+  }
+
+  /** After a sandbox is deleted: its IDE-link sessions go too. */
+  revokeSandbox(sandboxID: string): void {
+    this.store.sessions.deleteForSandbox(sandboxID);
+    this.emit('revoked', { sandboxID });
+  }
+
+  async changePassword(userId: number, password: string): Promise<void> {
+    this.store.users.update(userId, { passwordHash: await hashPassword(password) });
+  }
+
+  async checkPassword(userId: number, password: string): Promise<boolean> {
+    return verifyPassword(this.store.users.passwordHash(userId), password);
   }
 
   createApiKey(userId: number, name: string): { record: ApiKeyRecord; key: string } {
@@ -54,51 +120,99 @@ export class AuthService {
     return { record, key };
   }
 
-  /** Session cookie, X-API-Key, or Authorization: Bearer <key>, in that order. */
-  authenticate(headers: IncomingHttpHeaders): Principal | undefined {
-    const session = readCookie(headers.cookie, SESSION_COOKIE);
-    if (session) {
-      const userId = this.store.sessions.userIdFor(tokenHash(session));
-      const user = userId === undefined ? undefined : this.activeUser(userId);
-      if (user) return { user, via: 'session' };
-    }
-    const key = apiKeyFrom(headers);
-    if (key) {
-      const record = this.store.apiKeys.byHash(tokenHash(key));
-      const user = record && this.activeUser(record.userId);
-      if (record && user) {
-        this.touchKey(record.id);
-        return { user, via: 'key' };
-      }
-    }
-    return undefined;
+  issueIdeToken(user: User, sandboxID: string) {
+    return this.tokens.issue(user.username, sandboxID, this.opts.ideTokenTtlSeconds);
   }
 
-  /** authenticate(), or an UnauthorizedError saying which credential failed and what to do. */
-  require(headers: IncomingHttpHeaders): Principal {
-    const principal = this.authenticate(headers);
-    if (principal) return principal;
-    if (apiKeyFrom(headers)) throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
+  /**
+   * Who is asking. With `sandboxID` (the proxy), credentials scoped to that
+   * sandbox count too: an IDE link as a Bearer token, or the session an IDE
+   * link made. Without it (the API) they do not. Throws a 401 saying which
+   * credential failed and what to do, or a 403 for a link to another sandbox.
+   */
+  async require(headers: IncomingHttpHeaders, sandboxID?: string): Promise<Principal> {
+    const session = this.fromSessionCookie(readCookie(headers.cookie, SESSION_COOKIE), null);
+    if (session) return session;
+    const bearer = bearerFrom(headers);
+    const key = typeof headers['x-api-key'] === 'string' && headers['x-api-key'] ? headers['x-api-key'] : bearer && !looksLikeJwt(bearer) ? bearer : undefined;
+    if (key) {
+      const principal = this.fromApiKey(key);
+      if (principal) return principal;
+    }
+    if (sandboxID !== undefined) {
+      if (bearer && looksLikeJwt(bearer)) return (await this.checkIdeToken(bearer, sandboxID)).principal;
+      for (const value of readCookies(headers.cookie, IDE_SESSION_COOKIE)) {
+        const p = this.fromSessionCookie(value, sandboxID);
+        if (p) return p;
+      }
+    } else if (bearer && looksLikeJwt(bearer)) {
+      throw new UnauthorizedError('an IDE link opens its sandbox\'s IDE only; use an API key or a session for the API');
+    }
+    if (key) throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
     if (readCookie(headers.cookie, SESSION_COOKIE)) throw new UnauthorizedError('your session has expired or was ended: log in again (/login)');
     throw new UnauthorizedError();
   }
 
-  private touchKey(id: string): void {
+  /** Checks an IDE link for `sandboxID` and spends it: each link opens one browser session, once. */
+  async redeemIdeToken(token: string, sandboxID: string): Promise<{ principal: Principal; sessionToken: string }> {
+    const { principal, claims } = await this.checkIdeToken(token, sandboxID);
+    if (!this.store.sessions.redeem(claims.jti, new Date(claims.exp * 1000))) {
+      throw new UnauthorizedError('this IDE link was already used: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
+    }
+    const sessionToken = randomToken();
+    this.store.sessions.create(tokenHash(sessionToken), principal.user.id, new Date(Date.now() + this.opts.sessionTtlMs), sandboxID);
+    return { principal: { ...principal, via: 'ide-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
+  }
+
+  /** Drops sessions past their absolute or idle expiry, and spent links past theirs. */
+  sweep(now = new Date()): void {
+    this.store.sessions.deleteExpired(now, new Date(now.getTime() - this.opts.sessionIdleMs));
+  }
+
+  private async checkIdeToken(token: string, sandboxID: string): Promise<{ principal: Principal; claims: IdeTokenClaims }> {
+    const claims = await this.tokens.verify(token);
+    if (claims.sandboxID !== sandboxID) throw new ForbiddenError('this IDE link opens another sandbox');
+    const user = this.store.users.byUsername(claims.sub);
+    if (!user || user.disabled || user.deletedAt) throw new UnauthorizedError('this IDE link was revoked');
+    return { principal: { user, via: 'ide-link', sandboxScope: sandboxID }, claims };
+  }
+
+  private fromSessionCookie(value: string | undefined, sandboxID: string | null): Principal | undefined {
+    if (!value) return undefined;
+    const hash = tokenHash(value);
+    const s = this.store.sessions.get(hash);
     const now = Date.now();
-    if (now - (this.keyTouchedAt.get(id) ?? 0) < KEY_TOUCH_INTERVAL_MS) return;
-    this.keyTouchedAt.set(id, now);
-    this.store.apiKeys.touch(id);
+    if (!s || s.sandboxId !== sandboxID || Date.parse(s.expiresAt) <= now || Date.parse(s.lastSeenAt) <= now - this.opts.sessionIdleMs) return undefined;
+    const user = this.activeUser(s.userId);
+    if (!user) return undefined;
+    if (this.due(`s:${hash}`, now)) this.store.sessions.touch(hash, new Date(now));
+    return sandboxID
+      ? { user, via: 'ide-session', sandboxScope: sandboxID, sessionHash: hash }
+      : { user, via: 'session', sessionHash: hash };
+  }
+
+  private fromApiKey(key: string): Principal | undefined {
+    const record = this.store.apiKeys.byHash(tokenHash(key));
+    const user = record && this.activeUser(record.userId);
+    if (!record || !user) return undefined;
+    if (this.due(`k:${record.id}`, Date.now())) this.store.apiKeys.touch(record.id);
+    return { user, via: 'key' };
+  }
+
+  private due(id: string, now: number): boolean {
+    if (now - (this.touchedAt.get(id) ?? 0) < TOUCH_INTERVAL_MS) return false;
+    if (this.touchedAt.size > 100_000) this.touchedAt.clear();
+    this.touchedAt.set(id, now);
+    return true;
   }
 
   private activeUser(id: number): User | undefined {
     const user = this.store.users.byId(id);
-    return user && !user.disabled ? user : undefined;
+    return user && !user.disabled && !user.deletedAt ? user : undefined;
   }
 }
 
-function apiKeyFrom(headers: IncomingHttpHeaders): string | undefined {
-  const x = headers['x-api-key'];
-  if (typeof x === 'string' && x) return x;
+function bearerFrom(headers: IncomingHttpHeaders): string | undefined {
   const auth = headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim() || undefined;
   return undefined;

@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
-import { SESSION_COOKIE } from '../auth/cookies.ts';
+import type { Principal } from '../auth/auth-service.ts';
+import { GATEWAY_COOKIES, IDE_SESSION_COOKIE } from '../auth/cookies.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
 import { CodeyardError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
@@ -29,8 +30,8 @@ export interface SandboxProxyDeps {
 export class SandboxProxy {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
   private readonly deps: SandboxProxyDeps;
-  /** Upgraded sockets: they outlive their request, so close() must end them itself. */
-  private readonly sockets = new Set<Duplex>();
+  /** Upgraded sockets, with who opened them: they outlive their request, so revocation and close() end them. */
+  private readonly sockets = new Map<Duplex, { userId: number; sessionHash?: string; sandboxID: string }>();
 
   constructor(deps: SandboxProxyDeps) {
     this.deps = deps;
@@ -41,10 +42,18 @@ export class SandboxProxy {
       if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.');
       else (res as Duplex).destroy();
     });
-    // A sandbox must not plant cookies on the gateway's path or overwrite the session cookie.
+    // A sandbox must not overwrite the gateway's own cookies.
     this.proxy.on('proxyRes', (proxyRes) => {
       const cookies = proxyRes.headers['set-cookie'];
-      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => c.split('=')[0]!.trim() !== SESSION_COOKIE);
+      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()));
+    });
+    // Credentials that stop being valid take their open IDE connections with them.
+    deps.auth.on('revoked', (what) => {
+      for (const [socket, owner] of this.sockets) {
+        if (owner.userId === what.userId || (what.sessionHash && owner.sessionHash === what.sessionHash) || owner.sandboxID === what.sandboxID) {
+          socket.destroy();
+        }
+      }
     });
   }
 
@@ -52,58 +61,84 @@ export class SandboxProxy {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     const route = matchProxyRoute(req.url ?? '/');
     if (route === undefined) return false;
-    try {
-      const { upstreamPath, endpoint, prefix } = this.resolve(req, route);
-      if (upstreamPath === undefined) {
-        // Relative asset URLs in VS Code only resolve under a trailing slash.
-        const [path, query] = splitQuery(req.url!);
-        res.writeHead(308, { location: `${path}/${query}` });
-        res.end();
-        return true;
-      }
-      req.url = upstreamPath;
-      this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
-    } catch (err) {
+    this.serve(req, res, route).catch((err) => {
       const e = this.asCodeyardError(err);
-      if (e instanceof UnauthorizedError && req.method === 'GET' && wantsHtml(req)) {
+      if (e instanceof UnauthorizedError && req.method === 'GET' && wantsHtml(req) && !takeToken(req.url ?? '').token) {
         res.writeHead(302, { location: `/login?next=${encodeURIComponent(req.url ?? '/')}`, 'cache-control': 'no-store' });
         res.end();
-        return true;
+        return;
       }
       sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
-    }
+    });
     return true;
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | 'bad'): Promise<void> {
+    if (route !== 'bad') {
+      const { token, rest } = takeToken(req.url ?? '');
+      if (token !== undefined) {
+        // An IDE link: spend it for a session cookie confined to this sandbox, and
+        // drop the token from the address bar (and from everything downstream).
+        const { sessionToken } = await this.deps.auth.redeemIdeToken(token, route.sandboxID);
+        const prefix = ideProxyPath(route.sandboxID);
+        res.writeHead(302, {
+          location: rest,
+          'set-cookie': `${IDE_SESSION_COOKIE}=${sessionToken}; Path=${prefix}; HttpOnly; SameSite=Lax${isHttps(req) ? '; Secure' : ''}`,
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+        });
+        res.end();
+        return;
+      }
+    }
+    const { upstreamPath, endpoint, prefix } = await this.resolve(req, route);
+    if (upstreamPath === undefined) {
+      // Relative asset URLs in VS Code only resolve under a trailing slash.
+      const [path, query] = splitQuery(req.url!);
+      res.writeHead(308, { location: `${path}/${query}` });
+      res.end();
+      return;
+    }
+    req.url = upstreamPath;
+    this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const route = matchProxyRoute(req.url ?? '/');
     if (route === undefined) return false;
-    try {
-      const { upstreamPath, endpoint } = this.resolve(req, route);
+    (async () => {
+      const { upstreamPath, endpoint, principal } = await this.resolve(req, route);
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       req.url = upstreamPath;
       // No idle cut-off: an editor may sit quietly for hours.
       (socket as Socket).setTimeout?.(0);
-      this.sockets.add(socket);
+      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, sandboxID: (route as ProxyRoute).sandboxID });
       socket.once('close', () => this.sockets.delete(socket));
       this.proxy.ws(req, socket, head, { target: toTarget(endpoint) });
-    } catch (err) {
+    })().catch((err) => {
       const e = this.asCodeyardError(err);
       rejectUpgrade(socket, e.status, e.kind, e.message);
-    }
+    });
     return true;
   }
 
   /** Ends every proxied WebSocket, so the server can close. */
   close(): void {
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets.keys()) s.destroy();
     this.sockets.clear();
     this.proxy.close();
   }
 
-  private resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): { upstreamPath: string | undefined; endpoint: Endpoint; prefix: string } {
+  private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<{ upstreamPath: string | undefined; endpoint: Endpoint; prefix: string; principal: Principal }> {
     if (route === 'bad') throw new NotFoundError(`no such sandbox: ${badSegment(req.url ?? '')} is not a sandbox ID (20 lowercase letters and digits); expected /vscode-proxy/<sandboxID>/`);
-    const principal = this.deps.auth.require(req.headers);
+    // A WebSocket may carry an IDE link as ?token= (it cannot set headers); it is checked, not spent.
+    const { token, rest } = takeToken(req.url ?? '');
+    if (token !== undefined) {
+      req.headers.authorization = `Bearer ${token}`;
+      req.url = rest;
+      route = matchProxyRoute(rest) as ProxyRoute;
+    }
+    const principal = await this.deps.auth.require(req.headers, route.sandboxID);
     const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
@@ -112,7 +147,7 @@ export class SandboxProxy {
     }
     stripGatewayCredentials(req, this.deps.trustProxy);
     (req as RoutedRequest).sandboxID = route.sandboxID;
-    return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID) };
+    return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID), principal };
   }
 
   /** Our errors keep their status; anything else is a bug of ours: logged, and a plain 500. */
@@ -131,7 +166,7 @@ function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolean): voi
   delete req.headers['x-api-key'];
   const cookie = req.headers.cookie;
   if (cookie) {
-    const kept = cookie.split(';').filter((c) => c.trim().split('=')[0] !== SESSION_COOKIE).join(';').trim();
+    const kept = cookie.split(';').filter((c) => !GATEWAY_COOKIES.has(c.trim().split('=')[0]!)).join(';').trim();
     if (kept) req.headers.cookie = kept; else delete req.headers.cookie;
   }
   if (!trustProxy) {
@@ -144,6 +179,22 @@ function toTarget(endpoint: Endpoint) {
   return 'socketPath' in endpoint
     ? { socketPath: endpoint.socketPath, host: 'localhost', port: 80 }
     : { host: endpoint.host, port: endpoint.port };
+}
+
+/** Splits `token` out of a URL's query: the token, and the URL without it. */
+function takeToken(url: string): { token: string | undefined; rest: string } {
+  const q = url.indexOf('?');
+  if (q < 0) return { token: undefined, rest: url };
+  const params = new URLSearchParams(url.slice(q + 1));
+  const token = params.get('token') ?? undefined;
+  if (token === undefined) return { token, rest: url };
+  params.delete('token');
+  const query = params.toString();
+  return { token, rest: url.slice(0, q) + (query ? `?${query}` : '') };
+}
+
+function isHttps(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** The segment after the prefix, quoted for an error message. */

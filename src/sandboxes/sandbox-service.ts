@@ -54,6 +54,9 @@ export class SandboxService {
     if (!template) {
       throw new InvalidInputError(`templateID: unknown template "${input.templateID}"; available: ${templateIDs().join(', ')}`);
     }
+    const memoryMB = input.memoryMB ?? this.opts.defaults.memoryMB;
+    const cpuCount = input.cpuCount ?? this.opts.defaults.cpuCount;
+    this.checkQuota(owner, { memoryMB, cpuCount }, true);
     const sandboxID = newSandboxID();
     const now = new Date();
     const record = this.opts.store.sandboxes.insert({
@@ -61,8 +64,8 @@ export class SandboxService {
       templateID: template.templateID,
       name: input.name ?? `${template.templateID}-${sandboxID.slice(0, 6)}`,
       ownerId: owner.id,
-      memoryMB: input.memoryMB ?? this.opts.defaults.memoryMB,
-      cpuCount: input.cpuCount ?? this.opts.defaults.cpuCount,
+      memoryMB,
+      cpuCount,
       createdAt: now.toISOString(),
       endAt: input.timeout ? new Date(now.getTime() + input.timeout * 1000).toISOString() : null,
       metadata: input.metadata ?? {},
@@ -96,6 +99,8 @@ export class SandboxService {
     const record = this.getFor(user, sandboxID);
     if (record.state === 'starting') return record;
     if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
+    const owner = this.opts.store.users.byId(record.ownerId);
+    if (owner) this.checkQuota(owner, record, false);
     // A timeout that already passed would stop it again at once: starting clears it.
     const endAt = record.endAt && record.endAt <= new Date().toISOString() ? null : record.endAt;
     this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null, endAt });
@@ -127,6 +132,28 @@ export class SandboxService {
       throw new ConflictError(`sandbox ${sandboxID} is ${record.state}, not running: ${record.state === 'starting' ? 'wait for it (GET it, or create with ?wait=true)' : 'start it first'}`);
     }
     return this.opts.runtime.exec(this.spec(record), req);
+  }
+
+  /**
+   * A user's allowances: how many sandboxes they may have, and how much memory
+   * and CPU their sandboxes that are not stopped may hold together. 403 naming
+   * the limit and the current use.
+   */
+  private checkQuota(owner: User, wants: { memoryMB: number; cpuCount: number }, isNew: boolean): void {
+    const { maxSandboxes, maxMemoryMB, maxCpu } = owner.limits;
+    const mine = this.opts.store.sandboxes.list(owner.id);
+    const active = mine.filter((s) => s.state === 'starting' || s.state === 'running' || s.state === 'stopping');
+    const memory = active.reduce((sum, s) => sum + s.memoryMB, 0);
+    const cpu = active.reduce((sum, s) => sum + s.cpuCount, 0);
+    if (isNew && maxSandboxes !== null && mine.length + 1 > maxSandboxes) {
+      throw new ForbiddenError(`quota: maxSandboxes for ${owner.username} is ${maxSandboxes} and ${mine.length} exist; delete one first`);
+    }
+    if (maxMemoryMB !== null && memory + wants.memoryMB > maxMemoryMB) {
+      throw new ForbiddenError(`quota: maxMemoryMB for ${owner.username} is ${maxMemoryMB}; running sandboxes hold ${memory} and this one needs ${wants.memoryMB}: stop one, or ask for less memoryMB`);
+    }
+    if (maxCpu !== null && cpu + wants.cpuCount > maxCpu + 1e-9) {
+      throw new ForbiddenError(`quota: maxCpu for ${owner.username} is ${maxCpu}; running sandboxes hold ${cpu} and this one needs ${wants.cpuCount}: stop one, or ask for fewer cpuCount`);
+    }
   }
 
   /** Where a running sandbox's service listens; the proxy's only question to the service. */

@@ -1,32 +1,67 @@
 import type { Db } from './db.ts';
 
+export interface SessionRecord {
+  userId: number;
+  /** Set for a session made by redeeming an IDE link: it opens that sandbox only. */
+  sandboxId: string | null;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+}
+
+interface Row { user_id: number; sandbox_id: string | null; created_at: string; last_seen_at: string | null; expires_at: string }
+
 export class SessionStore {
   private readonly db: Db;
   // Read on every authenticated request and proxied asset: prepared once.
-  private readonly lookup;
+  private readonly lookupStmt;
+  private readonly touchStmt;
 
   constructor(db: Db) {
     this.db = db;
-    this.lookup = db.prepare('SELECT user_id, expires_at FROM sessions WHERE token_hash = ?');
+    this.lookupStmt = db.prepare('SELECT user_id, sandbox_id, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = ?');
+    this.touchStmt = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?');
   }
 
-  create(tokenHash: string, userId: number, expiresAt: Date): void {
-    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(tokenHash, userId, new Date().toISOString(), expiresAt.toISOString());
+  create(tokenHash: string, userId: number, expiresAt: Date, sandboxId: string | null = null): void {
+    const now = new Date().toISOString();
+    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, sandbox_id) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(tokenHash, userId, now, now, expiresAt.toISOString(), sandboxId);
   }
 
-  /** The session's user id if the session exists and has not expired. */
-  userIdFor(tokenHash: string, now = new Date()): number | undefined {
-    const row = this.lookup.get(tokenHash) as { user_id: number; expires_at: string } | undefined;
-    if (!row || row.expires_at <= now.toISOString()) return undefined;
-    return row.user_id;
+  get(tokenHash: string): SessionRecord | undefined {
+    const row = this.lookupStmt.get(tokenHash) as Row | undefined;
+    return row && {
+      userId: row.user_id, sandboxId: row.sandbox_id, createdAt: row.created_at,
+      lastSeenAt: row.last_seen_at ?? row.created_at, expiresAt: row.expires_at,
+    };
+  }
+
+  touch(tokenHash: string, at: Date): void {
+    this.touchStmt.run(at.toISOString(), tokenHash);
   }
 
   delete(tokenHash: string): void {
     this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
   }
 
-  deleteExpired(now = new Date()): void {
+  /** Ends every session of the user, but the one named (the caller's own, when it stays). */
+  deleteForUser(userId: number, keepTokenHash?: string): number {
+    return this.db.prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?').run(userId, keepTokenHash ?? null).changes;
+  }
+
+  deleteForSandbox(sandboxId: string): void {
+    this.db.prepare('DELETE FROM sessions WHERE sandbox_id = ?').run(sandboxId);
+  }
+
+  deleteExpired(now = new Date(), idleCutoff?: Date): void {
     this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now.toISOString());
+    if (idleCutoff) this.db.prepare('DELETE FROM sessions WHERE last_seen_at <= ?').run(idleCutoff.toISOString());
+    this.db.prepare('DELETE FROM redeemed_tokens WHERE expires_at <= ?').run(now.toISOString());
+  }
+
+  /** Records an IDE link's id as used; false if it already was. */
+  redeem(jti: string, expiresAt: Date): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO redeemed_tokens (jti, expires_at) VALUES (?, ?)').run(jti, expiresAt.toISOString()).changes === 1;
   }
 }

@@ -4,6 +4,7 @@ import { UserStore } from './users.ts';
 import { ApiKeyStore } from './api-keys.ts';
 import { SessionStore } from './sessions.ts';
 import { SandboxStore } from './sandboxes.ts';
+import { AuditStore } from './audit.ts';
 
 /** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
 export class Store {
@@ -11,6 +12,7 @@ export class Store {
   readonly apiKeys: ApiKeyStore;
   readonly sessions: SessionStore;
   readonly sandboxes: SandboxStore;
+  readonly audit: AuditStore;
 
   readonly db: Db;
 
@@ -20,6 +22,7 @@ export class Store {
     this.apiKeys = new ApiKeyStore(db);
     this.sessions = new SessionStore(db);
     this.sandboxes = new SandboxStore(db);
+    this.audit = new AuditStore(db);
   }
 
   static open(dataDir: string): Store {

@@ -2,8 +2,6 @@
 // names the problem, and the gateway keeps serving afterwards.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store } from '../../src/store/store.ts';
-import { AuthService } from '../../src/auth/auth-service.ts';
 import { Api, startGatewayProcess, upgradeStatus, type RunningGateway } from '../helpers/gateway-process.ts';
 
 let gw: RunningGateway;
@@ -110,10 +108,7 @@ test('unauthenticated requests get 401 everywhere but login and health', async (
 });
 
 test("another user's session gets 403 from the proxy, for HTTP and WebSocket; and the API agrees", async () => {
-  // A second account, written straight into the gateway's database (the users API comes with accounts).
-  const store = Store.open(gw.dataDir);
-  await new AuthService(store, 3600_000).createUser('dan', 'dan-password-1', 'user');
-  store.close();
+  assert.equal((await api.call('POST', '/api/users', { username: 'dan', password: 'dan-password-1' })).status, 201);
   const dan = await Api.login(gw.url, 'dan', 'dan-password-1');
   const http = await dan.call('GET', `/vscode-proxy/${running}/`);
   assert.equal(http.status, 403);

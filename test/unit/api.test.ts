@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
-import { AuthService } from '../../src/auth/auth-service.ts';
+import { hashPassword } from '../../src/auth/passwords.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
 
 let gw: Gateway;
@@ -37,7 +37,7 @@ before(async () => {
   gw = await startGateway(loadConfig({ env: {}, flags: { dataDir } }), { runtime, listen: false, log: pino({ level: 'silent' }), env: {} });
   const password = readFileSync(join(dataDir, 'initial-admin-password'), 'utf8').trim();
   admin = await login('admin', password);
-  await new AuthService(gw.store, 3600_000).createUser('dan', 'dan-password-1', 'user');
+  gw.store.users.create('dan', await hashPassword('dan-password-1'), 'user');
   dan = await login('dan', 'dan-password-1');
 });
 
@@ -52,7 +52,7 @@ test('first start creates admin with a generated password in a 0600 file', () =>
 });
 
 test('me, keys: create shows the key once, list hides it, key authenticates, delete revokes', async () => {
-  assert.deepEqual((await inject(dan, 'GET', '/api/me')).body, { username: 'dan', role: 'user', via: 'session' });
+  assert.deepEqual((await inject(dan, 'GET', '/api/me')).body, { username: 'dan', role: 'user', via: 'session', limits: { maxSandboxes: null, maxMemoryMB: null, maxCpu: null } });
   const created = await inject(dan, 'POST', '/api/keys', { name: 'laptop' });
   assert.equal(created.status, 201);
   assert.match(created.body.key, /^cy_/);

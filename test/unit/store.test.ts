@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
@@ -9,12 +9,13 @@ test('migrations apply once; the database reopens with its data (WAL)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cy-store-'));
   const s1 = Store.open(dir);
   assert.equal(s1.db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.equal(s1.db.pragma('user_version', { simple: true }), 1);
+  assert.equal(s1.db.pragma('user_version', { simple: true }), 2);
   s1.users.create('dan', 'hash', 'user');
   s1.close();
   const s2 = Store.open(dir);
   assert.equal(s2.users.credentials('dan')?.user.username, 'dan');
-  assert.equal(s2.db.pragma('user_version', { simple: true }), 1);
+  assert.equal(s2.db.pragma('user_version', { simple: true }), 2);
+  assert.equal(statSync(join(dir, 'codeyard.db')).mode & 0o777, 0o600);
   s2.close();
 });
 
@@ -45,8 +46,11 @@ test('sessions expire; api keys are found by hash and scoped to their user', () 
   const dan = s.users.create('dan', 'h', 'user');
   s.sessions.create('t1', dan.id, new Date(Date.now() + 60_000));
   s.sessions.create('t2', dan.id, new Date(Date.now() - 1));
-  assert.equal(s.sessions.userIdFor('t1'), dan.id);
-  assert.equal(s.sessions.userIdFor('t2'), undefined);
+  assert.equal(s.sessions.get('t1')?.userId, dan.id);
+  s.sessions.deleteExpired();
+  assert.equal(s.sessions.get('t2'), undefined, 'expired sessions are swept');
+  assert.ok(s.sessions.redeem('jti-1', new Date(Date.now() + 1000)));
+  assert.equal(s.sessions.redeem('jti-1', new Date(Date.now() + 1000)), false);
   s.apiKeys.create({ id: 'k1', userId: dan.id, name: 'ci', keyHash: 'h1', prefix: 'cy_abcde' });
   assert.equal(s.apiKeys.byHash('h1')?.id, 'k1');
   assert.equal(s.apiKeys.delete('k1', dan.id + 1), false);
