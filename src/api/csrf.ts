@@ -12,11 +12,13 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function assertSameOrigin(request: FastifyRequest, publicHost: string | undefined): void {
   if (SAFE_METHODS.has(request.method)) return;
   const origin = request.headers.origin;
-  const expected = new Set([request.host, publicHost].filter((h): h is string => !!h));
   if (origin !== undefined) {
-    let host: string | undefined;
-    try { host = new URL(origin).host; } catch { host = undefined; }
-    if (!host || !expected.has(host)) {
+    let parsed: URL | undefined;
+    try { parsed = new URL(origin); } catch { parsed = undefined; }
+    // Compared as URL hosts, so an explicit default port (":80") equals none.
+    const hostOf = (h: string) => { try { return new URL(`${parsed!.protocol}//${h}`).host; } catch { return undefined; } };
+    const expected = new Set([request.host, publicHost].filter((h): h is string => !!h).map(hostOf));
+    if (!parsed || !expected.has(parsed.host)) {
       throw new ForbiddenError(`cross-site request refused: Origin ${JSON.stringify(origin)} is not this gateway; use an API key for programs`);
     }
     return;
