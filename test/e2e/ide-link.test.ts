@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { Api, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { launchChromium, runInTerminal } from '../helpers/browser.ts';
 
 const TOKEN_TTL_S = 20;
 let gw: RunningGateway;
@@ -61,13 +61,7 @@ test('an IDE link opens the workbench once, leaves no token in the address bar, 
 
   // The workspace is there (the remote connection works) before the terminal is asked for.
   await page.locator('.explorer-folders-view').waitFor({ timeout: 60_000 });
-  await page.bringToFront();
-  await page.locator('.explorer-folders-view').click();
-  await page.keyboard.press('Control+Shift+Backquote');
-  await page.locator('.terminal-wrapper .xterm').first().waitFor({ timeout: 60_000 });
-  await page.locator('.terminal-wrapper .xterm').first().click();
-  await page.keyboard.type('echo "linked-$((20+22))"\n');
-  await page.locator('.xterm-rows', { hasText: 'linked-42' }).first().waitFor({ timeout: 30_000 });
+  await runInTerminal(page, 'echo "linked-$((20+22))"', 'linked-42');
 
   // The page's session opens this IDE only: the API refuses it.
   const apiFromPage = await page.evaluate(async () => (await fetch('/api/me')).status);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { ADMIN_PASSWORD, Api, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { launchChromium, runInTerminal } from '../helpers/browser.ts';
 
 let gw: RunningGateway;
 let api: Api;
@@ -86,13 +86,7 @@ test('VS Code in the browser through /vscode-proxy/<id>/: explorer, file, termin
   await page.locator('.extensions-viewlet').waitFor({ timeout: 30_000 });
 
   // Integrated terminal: open it, type, see the output on screen and on disk.
-  await page.keyboard.press('Control+Shift+Backquote');
-  const terminal = page.locator('.terminal-wrapper .xterm');
-  await terminal.first().waitFor({ timeout: 60_000 });
-  await page.locator('.xterm-rows', { hasText: /\$\s*$/ }).first().waitFor({ timeout: 30_000 }).catch(() => {});
-  await terminal.first().click();
-  await page.keyboard.type('echo "term-$((6*7))" | tee from-terminal.txt\n');
-  await page.locator('.xterm-rows', { hasText: 'term-42' }).first().waitFor({ timeout: 30_000 });
+  await runInTerminal(page, 'echo "term-$((6*7))" | tee from-terminal.txt', 'term-42');
   const onDisk = await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'cat from-terminal.txt' });
   assert.equal(onDisk.body.stdout.trim(), 'term-42');
 

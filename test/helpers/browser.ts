@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CODEYARD_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -10,4 +10,30 @@ export function launchChromium(): Promise<Browser> {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+}
+
+/**
+ * Opens VS Code's integrated terminal and runs `command` in it, returning once
+ * `expect` shows on screen. The keybinding is only live once the workbench has
+ * focus and its contributions are registered, so this retries, then falls
+ * back to the command palette.
+ */
+export async function runInTerminal(page: Page, command: string, expect: string): Promise<void> {
+  const terminal = page.locator('.terminal-wrapper .xterm').first();
+  for (let attempt = 0; attempt < 6 && !(await terminal.isVisible()); attempt++) {
+    await page.bringToFront();
+    await page.locator('.monaco-workbench').click({ position: { x: 400, y: 300 } }).catch(() => {});
+    if (attempt < 3) {
+      await page.keyboard.press('Control+Shift+Backquote');
+    } else {
+      await page.keyboard.press('F1');
+      await page.keyboard.type('Terminal: Create New Terminal');
+      await page.keyboard.press('Enter');
+    }
+    await terminal.waitFor({ timeout: 10_000 }).catch(() => {});
+  }
+  await terminal.waitFor({ timeout: 10_000 });
+  await terminal.click();
+  await page.keyboard.type(`${command}\n`);
+  await page.locator('.xterm-rows', { hasText: expect }).first().waitFor({ timeout: 30_000 });
 }
