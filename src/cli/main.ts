@@ -5,6 +5,7 @@ import { runServe } from './serve.ts';
 import { runSetup } from './setup.ts';
 import { runDoctor } from './doctor.ts';
 import { sandboxCommands } from './sandbox.ts';
+import { userCommands } from './user.ts';
 
 export type GlobalFlags = ConfigSources;
 
@@ -29,6 +30,7 @@ program.command('setup').description('install the toolchain: system packages (as
 program.command('doctor').description('check everything `serve` needs and say what to fix')
   .action(async () => { process.exitCode = await runDoctor(globals()); });
 sandboxCommands(program, globals);
+userCommands(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { positiveNumber, wholeNumber } from './flag-parsers.ts';
 import { loadConfig } from '../config.ts';
 import { ApiClient } from './api-client.ts';
 import type { GlobalFlags } from './main.ts';
@@ -52,17 +53,3 @@ export function sandboxCommands(program: Command, globals: () => GlobalFlags): v
     });
 }
 
-function wholeNumber(flag: string, what: string) {
-  return (v: string) => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${flag} must be ${what}`);
-    return Number(v);
-  };
-}
-
-function positiveNumber(flag: string, what: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d*\.?\d+$/.test(v) || !(n > 0)) throw new InvalidArgumentError(`${flag} must be ${what}`);
-    return n;
-  };
-}

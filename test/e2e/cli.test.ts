@@ -78,3 +78,28 @@ test('sandbox create, ls, rm against the running gateway', async () => {
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /404 sandbox nope not found/);
 });
+
+test('user add, ls, passwd, disable, enable, rm', async () => {
+  const env = { CODEYARD_API_KEY: key };
+  const add = await codeyard(['user', '--url', gw.url, 'add', 'zoe', '--max-sandboxes', '2'], env);
+  assert.equal(add.code, 0, add.stderr);
+  const password = /with password: (\S+)/.exec(add.stdout)![1]!;
+  assert.equal((await (await Api.login(gw.url, 'zoe', password)).call('GET', '/api/me')).body.username, 'zoe');
+  assert.match((await codeyard(['user', '--url', gw.url, 'ls'], env)).stdout, /zoe\tuser\tactive\t0\tsandboxes≤2/);
+  const piped = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(SHELL_NODE, [join(ROOT, 'bin/codeyard.js'), 'user', '--url', gw.url, 'passwd', 'zoe', '--password-stdin'], { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+    child.stdin!.end('zoe-new-password\n');
+  });
+  assert.equal(piped.code, 0, piped.stderr);
+  await Api.login(gw.url, 'zoe', 'zoe-new-password');
+  assert.equal((await codeyard(['user', '--url', gw.url, 'disable', 'zoe'], env)).code, 0);
+  await assert.rejects(Api.login(gw.url, 'zoe', 'zoe-new-password'));
+  assert.equal((await codeyard(['user', '--url', gw.url, 'enable', 'zoe'], env)).code, 0);
+  const rm = await codeyard(['user', '--url', gw.url, 'rm', 'zoe', '--purge'], env);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.doesNotMatch((await codeyard(['user', '--url', gw.url, 'ls'], env)).stdout, /zoe/);
+  const bad = await codeyard(['user', '--url', gw.url, 'add', 'Not-Valid'], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /username: must be 1–32 lowercase/);
+});
