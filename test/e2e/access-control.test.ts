@@ -3,11 +3,11 @@
 // credential. Each is refused with the right status and nothing leaks.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { Api, startGatewayProcess, tempDataDir, upgradeStatus, type RunningGateway } from '../helpers/gateway-process.ts';
+import { Api, sandboxProcesses, startGatewayProcess, tempDataDir, upgradeStatus, type RunningGateway } from '../helpers/gateway-process.ts';
 
 let gw: RunningGateway;
 let admin: Api;
@@ -202,3 +202,19 @@ async function openWebSocket(url: string, cookie: string): Promise<{ closed: Pro
   });
   return { closed: new Promise((r) => socket.once('close', () => r())) };
 }
+
+test('deleting a user stops their real sandbox and keeps its files; purging deletes them', async () => {
+  assert.equal((await admin.call('POST', '/api/users', { username: 'dora', password: 'dora-password-1' })).status, 201);
+  const dora = await Api.login(gw.url, 'dora', 'dora-password-1');
+  const box = (await dora.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
+  await dora.call('POST', `/api/sandboxes/${box}/exec`, { cmd: 'echo keep-me > notes.txt' });
+  assert.equal((await admin.call('DELETE', '/api/users/dora')).status, 204);
+  assert.equal((await admin.call('GET', `/api/sandboxes/${box}`)).body.state, 'stopped');
+  assert.deepEqual(sandboxProcesses(box), []);
+  assert.equal(readFileSync(join(gw.dataDir, 'sandboxes', box, 'workspace', 'notes.txt'), 'utf8'), 'keep-me\n');
+  assert.equal((await dora.call('GET', '/api/me')).status, 401);
+  assert.equal((await admin.call('DELETE', '/api/users/dora?purge=true')).status, 204);
+  assert.equal(existsSync(join(gw.dataDir, 'sandboxes', box)), false);
+  const trail = (await admin.call('GET', '/api/audit?action=user.&limit=10')).body as { action: string; target: string; details: { purge: boolean } }[];
+  assert.deepEqual(trail.filter((e) => e.target === 'dora').map((e) => [e.action, e.details.purge]), [['user.delete', true], ['user.delete', false], ['user.create', undefined]]);
+});
