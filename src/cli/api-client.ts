@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { publicBaseUrl, type Config } from '../config.ts';
+import type { Command } from 'commander';
 import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
+import { loadConfig, publicBaseUrl, type Config, type ConfigSources } from '../config.ts';
 
 /**
  * A small client for the running gateway's API, used by CLI commands. It
@@ -48,4 +49,19 @@ export class ApiClient {
     if (!res.ok) throw new Error(`login as admin failed (${res.status}): pass --api-key instead`);
     this.headers.cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
   }
+}
+
+/**
+ * A command group that talks to the running gateway (`codeyard sandbox …`,
+ * `codeyard user …`): its --url and --api-key options, and a client built from them.
+ */
+export function apiCommandGroup(program: Command, name: string, description: string, globals: () => ConfigSources) {
+  const group = program.command(name).description(description)
+    .option('--url <url>', 'gateway URL (default: from config)')
+    .option('--api-key <key>', 'API key (default: $CODEYARD_API_KEY, else the admin password file)');
+  const client = () => {
+    const { url, apiKey } = group.opts<{ url?: string; apiKey?: string }>();
+    return new ApiClient(loadConfig(globals()), { url, apiKey });
+  };
+  return { group, client };
 }

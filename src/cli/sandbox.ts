@@ -1,21 +1,13 @@
 import type { Command } from 'commander';
 import { positiveNumber, wholeNumber } from './flag-parsers.ts';
-import { loadConfig } from '../config.ts';
-import { ApiClient } from './api-client.ts';
+import { apiCommandGroup } from './api-client.ts';
 import type { GlobalFlags } from './main.ts';
 
 interface SandboxView { sandboxID: string; templateID: string; name: string; owner: string; state: string; memoryMB: number; cpuCount: number; createdAt: string; urls: { ide: string }; error?: string }
 
 /** `codeyard sandbox ls|create|rm`: the API, from a shell. */
 export function sandboxCommands(program: Command, globals: () => GlobalFlags): void {
-  const sandbox = program.command('sandbox').description('list, create and delete sandboxes on the running gateway')
-    .option('--url <url>', 'gateway URL (default: from config)')
-    .option('--api-key <key>', 'API key (default: $CODEYARD_API_KEY, else the admin password file)');
-
-  const client = () => {
-    const { url, apiKey } = sandbox.opts<{ url?: string; apiKey?: string }>();
-    return new ApiClient(loadConfig(globals()), { url, apiKey });
-  };
+  const { group: sandbox, client } = apiCommandGroup(program, 'sandbox', 'list, create and delete sandboxes on the running gateway', globals);
 
   sandbox.command('ls').description('list sandboxes').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
     const list = await client().request<SandboxView[]>('GET', '/api/sandboxes');

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.ts';
 import { randomToken } from '../auth/secrets.ts';
-import { ApiClient } from './api-client.ts';
+import { apiCommandGroup } from './api-client.ts';
 import { positiveNumber, wholeNumber } from './flag-parsers.ts';
 import type { GlobalFlags } from './main.ts';
 
@@ -10,13 +9,7 @@ interface UserView { username: string; role: string; disabled: boolean; limits: 
 
 /** `codeyard user add|ls|passwd|disable|enable|rm`: the users API, from a shell. */
 export function userCommands(program: Command, globals: () => GlobalFlags): void {
-  const user = program.command('user').description('manage accounts on the running gateway (admin)')
-    .option('--url <url>', 'gateway URL (default: from config)')
-    .option('--api-key <key>', 'an admin\'s API key (default: $CODEYARD_API_KEY, else the admin password file)');
-  const client = () => {
-    const { url, apiKey } = user.opts<{ url?: string; apiKey?: string }>();
-    return new ApiClient(loadConfig(globals()), { url, apiKey });
-  };
+  const { group: user, client } = apiCommandGroup(program, 'user', 'manage accounts on the running gateway (admin)', globals);
 
   user.command('add').description('create a user; prints a generated password unless --password-stdin')
     .argument('<username>')
