@@ -17,8 +17,14 @@ const ConfigSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Public base URL used in links the API hands out; derived from host:port when unset. */
   publicUrl: z.url().optional(),
-  /** Trust X-Forwarded-* from the peer (set when nginx or another proxy sits in front). */
-  trustProxy: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(false),
+  /**
+   * Which peers may set X-Forwarded-* (client IP, host, protocol): false (nobody,
+   * the default), true (a proxy on this machine: loopback), or addresses/CIDRs,
+   * comma-separated (e.g. "10.0.0.5, 10.0.1.0/24"). Only the hops named are trusted.
+   */
+  trustProxy: z.union([z.boolean(), z.string().min(1)])
+    .transform((v): string | false => (v === true || v === 'true' ? 'loopback' : v === false || v === 'false' ? false : v))
+    .default(false),
   auth: z.strictObject({
     /** A session ends this long after login, whatever happens. */
     sessionTtlHours: z.coerce.number().positive().default(24 * 7),

@@ -32,9 +32,12 @@ export class RateLimitedError extends CodeyardError {
   readonly status = 429;
   readonly kind = 'rate_limited';
   readonly retryAfterSeconds: number;
-  constructor(message: string, retryAfterSeconds: number) {
+  /** The first refusal of its window: worth an audit entry (later ones are not). */
+  readonly first: boolean;
+  constructor(message: string, retryAfterSeconds: number, first: boolean) {
     super(message);
     this.retryAfterSeconds = retryAfterSeconds;
+    this.first = first;
   }
 }
 

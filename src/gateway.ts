@@ -67,9 +67,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const sessionSweeper = setInterval(() => auth.sweep(), SESSION_SWEEP_MS);
   sessionSweeper.unref();
 
-  const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy });
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
+  const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy, publicHost: () => new URL(baseUrl()).host, audit });
   const app = buildApp({ auth, users, sandboxes, store, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
 
   if (opts.listen !== false) {

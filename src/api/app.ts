@@ -27,7 +27,8 @@ export interface AppDeps {
   log: Logger;
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
-  trustProxy: boolean;
+  /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
+  trustProxy: string | false;
   /** The gateway's public base URL (links it hands out; the host CSRF checks accept). */
   baseUrl: () => string;
 }
@@ -80,7 +81,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   loginRoutes(app);
-  authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit });
+  authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit, store: deps.store });
   keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
   userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });
   auditRoutes(app, deps.store);

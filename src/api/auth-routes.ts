@@ -1,9 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Store } from '../store/store.ts';
+import { ideProxyPath } from '../proxy/routes.ts';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { UserService } from '../auth/user-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { SESSION_COOKIE } from '../auth/cookies.ts';
+import { IDE_SESSION_COOKIE, SESSION_COOKIE } from '../auth/cookies.ts';
 import { CodeyardError, RateLimitedError } from '../errors.ts';
 import { parseInput } from './validation.ts';
 import { principalOf } from './principal.ts';
@@ -19,8 +21,17 @@ const ChangePasswordBody = z.strictObject({
   newPassword: passwordSchema,
 });
 
-export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; users: UserService; audit: AuditLog }): void {
-  const { auth, users, audit } = deps;
+export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; users: UserService; audit: AuditLog; store: Store }): void {
+  const { auth, users, audit, store } = deps;
+
+  /**
+   * Logging out in a browser ends its gateway session and drops the IDE-link
+   * cookies it holds for the user's sandboxes (each lives on its sandbox's path).
+   */
+  const clearBrowserSessions = (reply: FastifyReply, userId: number) => {
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    for (const s of store.sandboxes.list(userId)) reply.clearCookie(IDE_SESSION_COOKIE, { path: ideProxyPath(s.sandboxID) });
+  };
 
   app.post('/api/auth/login', async (request, reply) => {
     const { username, password } = parseInput(LoginBody, request.body);
@@ -32,8 +43,9 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
       });
       return { username: user.username, role: user.role };
     } catch (err) {
-      if (err instanceof CodeyardError) {
-        audit.record({ actor: null, ip: request.ip, action: 'auth.login', target: username, outcome: 'denied', details: { reason: err.kind } });
+      // A throttled attempt costs the attacker nothing: one audit entry per window, not one per request.
+      if (err instanceof CodeyardError && (!(err instanceof RateLimitedError) || err.first)) {
+        audit.record({ actor: null, ip: request.ip, action: 'auth.login', target: username.slice(0, 64), outcome: 'denied', details: { reason: err.kind } });
       }
       if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
       throw err;
@@ -41,9 +53,11 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
   });
 
   app.post('/api/auth/logout', async (request, reply) => {
+    const { user } = principalOf(request);
     const token = request.cookies[SESSION_COOKIE];
     if (token) auth.logout(token);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    clearBrowserSessions(reply, user.id);
+    audit.record({ actor: user.username, ip: request.ip, action: 'auth.logout', target: user.username });
     return reply.status(204).send();
   });
 
@@ -52,7 +66,7 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
     const { user } = principalOf(request);
     auth.endSessions(user.id);
     audit.record({ actor: user.username, ip: request.ip, action: 'auth.logout_all', target: user.username });
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    clearBrowserSessions(reply, user.id);
     return reply.status(204).send();
   });
 
@@ -64,7 +78,13 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
   app.post('/api/me/password', async (request, reply) => {
     const { user, sessionHash } = principalOf(request);
     const { oldPassword, newPassword } = parseInput(ChangePasswordBody, request.body);
-    await users.changeOwnPassword(user, oldPassword, newPassword, sessionHash);
+    try {
+      await users.changeOwnPassword(user, oldPassword, newPassword, sessionHash);
+    } catch (err) {
+      if (err instanceof CodeyardError) audit.record({ actor: user.username, ip: request.ip, action: 'user.password', target: user.username, outcome: 'denied', details: { reason: err.kind } });
+      if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+      throw err;
+    }
     audit.record({ actor: user.username, ip: request.ip, action: 'user.password', target: user.username });
     return reply.status(204).send();
   });

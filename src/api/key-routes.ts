@@ -26,7 +26,7 @@ export function keyRoutes(app: FastifyInstance, deps: { auth: AuthService; store
 
   app.delete<{ Params: { id: string } }>('/api/keys/:id', async (request, reply) => {
     const { user } = principalOf(request);
-    if (!store.apiKeys.delete(request.params.id, user.id)) throw new NotFoundError(`api key ${request.params.id} not found`);
+    if (!auth.deleteApiKey(user.id, request.params.id)) throw new NotFoundError(`api key ${request.params.id} not found`);
     audit.record({ actor: user.username, ip: request.ip, action: 'key.delete', target: request.params.id });
     return reply.status(204).send();
   });

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { CodeyardError } from '../errors.ts';
 import { z } from 'zod';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
@@ -49,20 +50,28 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
   const { sandboxes, store, auth, audit } = deps;
   const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
 
+  /** Runs `op` and records it: ok with `details(result)`, denied for a refusal, failed for our fault. */
+  const audited = async <T>(request: FastifyRequest, action: string, target: string | null, op: () => Promise<T>, details: (r: T) => Record<string, unknown> = () => ({})): Promise<T> => {
+    const actor = principalOf(request).user.username;
+    try {
+      const result = await op();
+      audit.record({ actor, ip: request.ip, action, target: target ?? (result as { sandboxID?: string })?.sandboxID ?? null, details: details(result) });
+      return result;
+    } catch (err) {
+      const status = err instanceof CodeyardError ? err.status : 500;
+      audit.record({ actor, ip: request.ip, action, target, outcome: status < 500 ? 'denied' : 'failed', details: { reason: (err as Error).message.slice(0, 300) } });
+      throw err;
+    }
+  };
+
   app.get('/api/templates', async () => listTemplates());
 
   app.post('/api/sandboxes', async (request, reply) => {
     const { user } = principalOf(request);
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     const input = parseInput(CreateSandboxBody, request.body);
-    let record;
-    try {
-      record = sandboxes.create(user, input);
-    } catch (err) {
-      audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.create', outcome: 'denied', details: { reason: (err as Error).message } });
-      throw err;
-    }
-    audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.create', target: record.sandboxID, details: { templateID: record.templateID, memoryMB: record.memoryMB, cpuCount: record.cpuCount } });
+    let record = await audited(request, 'sandbox.create', null, async () => sandboxes.create(user, input),
+      (r) => ({ templateID: r.templateID, memoryMB: r.memoryMB, cpuCount: r.cpuCount }));
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return reply.status(201).send(view(record));
   });
@@ -79,9 +88,8 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
 
   app.delete<{ Params: { id: string } }>('/api/sandboxes/:id', async (request, reply) => {
     const { user } = principalOf(request);
-    await sandboxes.delete(user, request.params.id);
+    await audited(request, 'sandbox.delete', request.params.id, () => sandboxes.delete(user, request.params.id));
     auth.revokeSandbox(request.params.id);
-    audit.record({ actor: user.username, ip: request.ip, action: 'sandbox.delete', target: request.params.id });
     return reply.status(204).send();
   });
 
@@ -101,26 +109,26 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/exec', async (request) => {
     const { user } = principalOf(request);
     const body = parseInput(ExecBody, request.body);
-    const result = await sandboxes.exec(user, request.params.id, {
+    // The command is recorded as given (truncated): operators should know it may hold what users typed.
+    const cmd = typeof body.cmd === 'string' ? body.cmd.slice(0, 500) : body.cmd.slice(0, 20).map((a) => a.slice(0, 200));
+    return audited(request, 'sandbox.exec', request.params.id, () => sandboxes.exec(user, request.params.id, {
       cmd: body.cmd, cwd: body.cwd, envs: body.envs,
       timeoutMs: body.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS,
       maxOutputBytes: EXEC_MAX_OUTPUT_BYTES,
-    });
-    audit.record({
-      actor: user.username, ip: request.ip, action: 'sandbox.exec', target: request.params.id,
-      details: { cmd: typeof body.cmd === 'string' ? body.cmd.slice(0, 500) : body.cmd.slice(0, 20).map((a) => a.slice(0, 200)), exitCode: result.exitCode, timedOut: result.timedOut },
-    });
-    return result;
+    }), (r) => ({ cmd, exitCode: r.exitCode, timedOut: r.timedOut }));
   });
 
   /** A short-lived link that opens this sandbox's IDE in a browser, once, without a login. */
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/ide-token', async (request) => {
     const { user } = principalOf(request);
-    const record = sandboxes.getFor(user, request.params.id);
-    const owner = store.users.byId(record.ownerId)!;
-    const { token, expiresAt } = await auth.issueIdeToken(owner, record.sandboxID);
-    audit.record({ actor: user.username, ip: request.ip, action: 'token.issue', target: record.sandboxID, details: { for: owner.username, expiresAt: expiresAt.toISOString() } });
-    return { token, expiresAt: expiresAt.toISOString(), url: `${deps.baseUrl()}${ideProxyPath(record.sandboxID)}?token=${token}` };
+    let owner = '';
+    return audited(request, 'token.issue', request.params.id, async () => {
+      const record = sandboxes.getFor(user, request.params.id);
+      const ownerUser = store.users.byId(record.ownerId)!;
+      owner = ownerUser.username;
+      const { token, expiresAt } = await auth.issueIdeToken(ownerUser, record.sandboxID);
+      return { token, expiresAt: expiresAt.toISOString(), url: `${deps.baseUrl()}${ideProxyPath(record.sandboxID)}?token=${token}` };
+    }, (r) => ({ for: owner, expiresAt: r.expiresAt }));
   });
 }
 

@@ -17,6 +17,8 @@ export interface Principal {
   sandboxScope?: string;
   /** Hash of the session token, when a session authenticated the request. */
   sessionHash?: string;
+  /** The API key's id, when a key authenticated the request. */
+  keyId?: string;
 }
 
 export interface AuthOptions {
@@ -29,15 +31,17 @@ export interface AuthOptions {
 const API_KEY_PREFIX = 'cy_';
 // Informational timestamps: one write per credential per minute, not one per proxied asset.
 const TOUCH_INTERVAL_MS = 60_000;
-/** An IP serves many people behind a NAT: it gets more free failures than one username. */
-const IP_FREE_FAILURE_FACTOR = 4;
+/** A username alone, or an IP alone (many people behind one NAT), gets this many times the pair's free failures. */
+const WIDE_KEY_FACTOR = 4;
 
 /**
  * Passwords, sessions, API keys and IDE links: everything that turns a request
- * into a user. Emits `revoked` ({ userId } or { sessionHash } or { sandboxID })
+ * into a user. Emits `revoked` ({ userId }, { sessionHash }, { sandboxID } or { keyId })
  * when credentials stop being valid, so open connections can be cut.
  */
-export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; sessionHash?: string; sandboxID?: string }] }> {
+export type Revocation = { userId?: number; sessionHash?: string; sandboxID?: string; keyId?: string };
+
+export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
   private readonly store: Store;
   private readonly opts: AuthOptions;
   private readonly tokens: IdeTokens;
@@ -66,24 +70,39 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
    * a username or an IP back off exponentially (429 with Retry-After).
    */
   async login(username: string, password: string, ip: string): Promise<{ user: User; sessionToken: string; expiresAt: Date }> {
-    const keys = [`user:${username.toLowerCase()}`, `ip:${ip}`];
+    const name = username.toLowerCase().slice(0, 64);
+    const free = this.opts.throttle.freeFailures;
+    // The pair is the tight limit; the username and the IP alone get more room, so one
+    // attacker cannot lock a user out from everywhere, nor one NAT lock out everyone.
+    const limits: [string, number][] = [[`pair:${name}|${ip}`, free], [`user:${name}`, free * WIDE_KEY_FACTOR], [`ip:${ip}`, free * WIDE_KEY_FACTOR]];
+    const keys = limits.map(([key]) => key);
     const wait = this.throttle.retryAfterMs(keys);
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
-      throw new RateLimitedError(`too many failed logins: try again in ${seconds} s`, seconds);
+      throw new RateLimitedError(`too many failed logins: try again in ${seconds} s`, seconds, this.throttle.firstRefusal(keys));
     }
+    // Counted before the password is checked, so parallel guesses cannot all slip past the limit.
+    for (const [key, n] of limits) this.throttle.fail(key, n);
     const found = this.store.users.credentials(username);
     const ok = await verifyPassword(found?.passwordHash, password);
-    if (!ok || !found || found.user.disabled) {
-      this.throttle.fail([keys[0]!]);
-      this.throttle.fail([keys[1]!], Date.now(), this.opts.throttle.freeFailures * IP_FREE_FAILURE_FACTOR);
-      throw new UnauthorizedError('wrong username or password');
-    }
-    this.throttle.succeed([keys[0]!]);
+    if (!ok || !found || found.user.disabled || found.user.deletedAt) throw new UnauthorizedError('wrong username or password');
+    this.throttle.succeed([keys[0]!, keys[1]!]);
+    this.throttle.refund(keys[2]!, free * WIDE_KEY_FACTOR);
     const sessionToken = randomToken();
     const expiresAt = new Date(Date.now() + this.opts.sessionTtlMs);
     this.store.sessions.create(tokenHash(sessionToken), found.user.id, expiresAt);
     return { user: found.user, sessionToken, expiresAt };
+  }
+
+  /** Guards checks of a known user's password (changing it) with the same back-off as logins. */
+  async checkPasswordThrottled(userId: number, password: string): Promise<boolean> {
+    const key = `password:${userId}`;
+    const wait = this.throttle.retryAfterMs([key]);
+    if (wait > 0) throw new RateLimitedError(`too many wrong passwords: try again in ${Math.ceil(wait / 1000)} s`, Math.ceil(wait / 1000), false);
+    this.throttle.fail(key);
+    const ok = await verifyPassword(this.store.users.passwordHash(userId), password);
+    if (ok) this.throttle.succeed([key]);
+    return ok;
   }
 
   logout(sessionToken: string): void {
@@ -98,6 +117,17 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
     this.emit('revoked', { userId });
   }
 
+  deleteApiKey(userId: number, keyId: string): boolean {
+    const deleted = this.store.apiKeys.delete(keyId, userId);
+    if (deleted) this.emit('revoked', { keyId });
+    return deleted;
+  }
+
+  /** A user's rights changed (role, for one): connections opened under the old ones are cut. */
+  revokeConnections(userId: number): void {
+    this.emit('revoked', { userId });
+  }
+
   /** After a sandbox is deleted: its IDE-link sessions go too. */
   revokeSandbox(sandboxID: string): void {
     this.store.sessions.deleteForSandbox(sandboxID);
@@ -106,10 +136,6 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
 
   async changePassword(userId: number, password: string): Promise<void> {
     this.store.users.update(userId, { passwordHash: await hashPassword(password) });
-  }
-
-  async checkPassword(userId: number, password: string): Promise<boolean> {
-    return verifyPassword(this.store.users.passwordHash(userId), password);
   }
 
   createApiKey(userId: number, name: string): { record: ApiKeyRecord; key: string } {
@@ -121,7 +147,7 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
   }
 
   issueIdeToken(user: User, sandboxID: string) {
-    return this.tokens.issue(user.username, sandboxID, this.opts.ideTokenTtlSeconds);
+    return this.tokens.issue(user, sandboxID, this.opts.ideTokenTtlSeconds);
   }
 
   /**
@@ -131,8 +157,11 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
    * credential failed and what to do, or a 403 for a link to another sandbox.
    */
   async require(headers: IncomingHttpHeaders, sandboxID?: string): Promise<Principal> {
-    const session = this.fromSessionCookie(readCookie(headers.cookie, SESSION_COOKIE), null);
-    if (session) return session;
+    // Every value, not the first: a page cannot shadow the real session by planting a cookie on a longer path.
+    for (const value of readCookies(headers.cookie, SESSION_COOKIE)) {
+      const session = this.fromSessionCookie(value, null);
+      if (session) return session;
+    }
     const bearer = bearerFrom(headers);
     const key = typeof headers['x-api-key'] === 'string' && headers['x-api-key'] ? headers['x-api-key'] : bearer && !looksLikeJwt(bearer) ? bearer : undefined;
     if (key) {
@@ -172,8 +201,11 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
   private async checkIdeToken(token: string, sandboxID: string): Promise<{ principal: Principal; claims: IdeTokenClaims }> {
     const claims = await this.tokens.verify(token);
     if (claims.sandboxID !== sandboxID) throw new ForbiddenError('this IDE link opens another sandbox');
-    const user = this.store.users.byUsername(claims.sub);
-    if (!user || user.disabled || user.deletedAt) throw new UnauthorizedError('this IDE link was revoked');
+    if (this.store.sessions.isRedeemed(claims.jti)) {
+      throw new UnauthorizedError('this IDE link was already used: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
+    }
+    const user = this.store.users.byId(claims.uid);
+    if (!user || user.username !== claims.sub || user.disabled || user.deletedAt) throw new UnauthorizedError('this IDE link was revoked');
     return { principal: { user, via: 'ide-link', sandboxScope: sandboxID }, claims };
   }
 
@@ -196,7 +228,7 @@ export class AuthService extends EventEmitter<{ revoked: [{ userId?: number; ses
     const user = record && this.activeUser(record.userId);
     if (!record || !user) return undefined;
     if (this.due(`k:${record.id}`, Date.now())) this.store.apiKeys.touch(record.id);
-    return { user, via: 'key' };
+    return { user, via: 'key', keyId: record.id };
   }
 
   private due(id: string, now: number): boolean {

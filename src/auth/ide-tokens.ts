@@ -11,6 +11,8 @@ export const SECRET_FILE = 'session-secret';
 export interface IdeTokenClaims {
   /** username */
   sub: string;
+  /** user id: a username reused after a purge does not inherit old links */
+  uid: number;
   sandboxID: string;
   type: string;
   jti: string;
@@ -34,12 +36,12 @@ export class IdeTokens {
     this.secret = secret;
   }
 
-  async issue(username: string, sandboxID: string, ttlSeconds: number): Promise<{ token: string; expiresAt: Date; jti: string }> {
+  async issue(user: { id: number; username: string }, sandboxID: string, ttlSeconds: number): Promise<{ token: string; expiresAt: Date; jti: string }> {
     const jti = randomBytes(16).toString('base64url');
     const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
-    const token = await new SignJWT({ sandboxID, type: IDE_TOKEN_TYPE })
+    const token = await new SignJWT({ sandboxID, type: IDE_TOKEN_TYPE, uid: user.id })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(username)
+      .setSubject(user.username)
       .setIssuer(ISSUER)
       .setJti(jti)
       .setIssuedAt()
@@ -57,7 +59,7 @@ export class IdeTokens {
       if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError('this IDE link has expired: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
       throw new UnauthorizedError('this IDE link is not valid');
     }
-    if (payload.type !== IDE_TOKEN_TYPE || typeof payload.sandboxID !== 'string' || !payload.sub || !payload.jti || !payload.exp) {
+    if (payload.type !== IDE_TOKEN_TYPE || typeof payload.sandboxID !== 'string' || typeof payload.uid !== 'number' || !payload.sub || !payload.jti || !payload.exp) {
       throw new UnauthorizedError('this token is not an IDE link');
     }
     return payload as unknown as IdeTokenClaims;

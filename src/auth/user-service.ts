@@ -38,9 +38,16 @@ export class UserService {
         ? `username ${input.username} belonged to a deleted user whose workspaces are kept: purge it first (DELETE /api/users/${input.username}?purge=true)`
         : `user ${input.username} already exists`);
     }
-    const user = await this.auth.createUser(input.username, input.password, input.role ?? 'user', {
-      maxSandboxes: input.limits?.maxSandboxes ?? null, maxMemoryMB: input.limits?.maxMemoryMB ?? null, maxCpu: input.limits?.maxCpu ?? null,
-    });
+    let user: User;
+    try {
+      user = await this.auth.createUser(input.username, input.password, input.role ?? 'user', {
+        maxSandboxes: input.limits?.maxSandboxes ?? null, maxMemoryMB: input.limits?.maxMemoryMB ?? null, maxCpu: input.limits?.maxCpu ?? null,
+      });
+    } catch (err) {
+      // Two requests for the same name at once: the database keeps the second out.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new ConflictError(`user ${input.username} already exists`);
+      throw err;
+    }
     return input.disabled ? this.store.users.update(user.id, { disabled: true })! : user;
   }
 
@@ -63,12 +70,13 @@ export class UserService {
     if (change.password !== undefined) await this.auth.changePassword(user.id, change.password);
     // A disabled user, or one whose password was reset, keeps no session and no open connection.
     if (change.disabled === true || change.password !== undefined) this.auth.endSessions(user.id);
+    else if (change.role !== undefined && change.role !== user.role) this.auth.revokeConnections(user.id);
     return this.get(username);
   }
 
   /** Changing one's own password needs the old one; it ends every other session. */
   async changeOwnPassword(user: User, oldPassword: string, newPassword: string, currentSessionHash?: string): Promise<void> {
-    if (!(await this.auth.checkPassword(user.id, oldPassword))) throw new ForbiddenError('oldPassword: does not match your current password');
+    if (!(await this.auth.checkPasswordThrottled(user.id, oldPassword))) throw new ForbiddenError('oldPassword: does not match your current password');
     if (oldPassword === newPassword) throw new InvalidInputError('newPassword: must differ from the old one');
     await this.auth.changePassword(user.id, newPassword);
     this.auth.endSessions(user.id, currentSessionHash);

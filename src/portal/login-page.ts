@@ -20,9 +20,19 @@ const SCRIPT_HASH = createHash('sha256').update(SCRIPT).digest('base64');
 /** CSP allowing exactly this page's inline script and style, nothing else. */
 export const LOGIN_PAGE_CSP = `default-src 'none'; script-src 'sha256-${SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`;
 
-/** Only same-site paths: `next` must never send the user to another host. */
+const AFTER_LOGIN = '/login?done=1';
+
+/**
+ * Only a path on this gateway: `next` must never send the user to another host.
+ * Browsers drop tabs and newlines from URLs and read `\` as `/`, so those are
+ * refused outright before the origin check.
+ */
 export function safeNext(next: unknown): string {
-  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/login?done=1';
+  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return AFTER_LOGIN;
+  const base = 'http://gateway.invalid';
+  let url: URL;
+  try { url = new URL(next, base); } catch { return AFTER_LOGIN; }
+  return url.origin === base ? url.pathname + url.search + url.hash : AFTER_LOGIN;
 }
 
 export function loginPage(next: string, done: boolean): string {

@@ -2,13 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { Principal } from '../auth/auth-service.ts';
 import { GATEWAY_COOKIES, IDE_SESSION_COOKIE } from '../auth/cookies.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
-import { CodeyardError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { ideProxyPath, matchProxyRoute, type ProxyRoute } from './routes.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
@@ -19,7 +21,11 @@ export interface SandboxProxyDeps {
   auth: AuthService;
   sandboxes: SandboxService;
   log: Logger;
-  trustProxy: boolean;
+  /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
+  trustProxy: string | false;
+  /** The gateway's public host (host[:port]): WebSocket upgrades from other origins are refused. */
+  publicHost: () => string;
+  audit: AuditLog;
 }
 
 /**
@@ -30,11 +36,13 @@ export interface SandboxProxyDeps {
 export class SandboxProxy {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
   private readonly deps: SandboxProxyDeps;
+  private readonly trusted: (addr: string, hop: number) => boolean;
   /** Upgraded sockets, with who opened them: they outlive their request, so revocation and close() end them. */
-  private readonly sockets = new Map<Duplex, { userId: number; sessionHash?: string; sandboxID: string }>();
+  private readonly sockets = new Map<Duplex, { userId: number; sessionHash?: string; keyId?: string; sandboxID: string }>();
 
   constructor(deps: SandboxProxyDeps) {
     this.deps = deps;
+    this.trusted = deps.trustProxy ? proxyAddr.compile(deps.trustProxy.split(',').map((a) => a.trim())) : () => false;
     this.proxy.on('error', (err, req, res) => {
       this.deps.log.warn({ err: err.message, url: req.url }, 'proxy upstream error');
       const sandboxID = (req as RoutedRequest).sandboxID;
@@ -50,7 +58,8 @@ export class SandboxProxy {
     // Credentials that stop being valid take their open IDE connections with them.
     deps.auth.on('revoked', (what) => {
       for (const [socket, owner] of this.sockets) {
-        if (owner.userId === what.userId || (what.sessionHash && owner.sessionHash === what.sessionHash) || owner.sandboxID === what.sandboxID) {
+        if (owner.userId === what.userId || owner.sandboxID === what.sandboxID
+          || (what.sessionHash && owner.sessionHash === what.sessionHash) || (what.keyId && owner.keyId === what.keyId)) {
           socket.destroy();
         }
       }
@@ -79,11 +88,20 @@ export class SandboxProxy {
       if (token !== undefined) {
         // An IDE link: spend it for a session cookie confined to this sandbox, and
         // drop the token from the address bar (and from everything downstream).
-        const { sessionToken } = await this.deps.auth.redeemIdeToken(token, route.sandboxID);
+        const ip = req.socket.remoteAddress ?? null;
+        let sessionToken: string;
+        try {
+          const redeemed = await this.deps.auth.redeemIdeToken(token, route.sandboxID);
+          sessionToken = redeemed.sessionToken;
+          this.deps.audit.record({ actor: redeemed.principal.user.username, ip, action: 'token.redeem', target: route.sandboxID });
+        } catch (err) {
+          this.deps.audit.record({ actor: null, ip, action: 'token.redeem', target: route.sandboxID, outcome: 'denied', details: { reason: (err as Error).message.slice(0, 200) } });
+          throw err;
+        }
         const prefix = ideProxyPath(route.sandboxID);
         res.writeHead(302, {
           location: rest,
-          'set-cookie': `${IDE_SESSION_COOKIE}=${sessionToken}; Path=${prefix}; HttpOnly; SameSite=Lax${isHttps(req) ? '; Secure' : ''}`,
+          'set-cookie': `${IDE_SESSION_COOKIE}=${sessionToken}; Path=${prefix}; HttpOnly; SameSite=Lax${this.isHttps(req) ? '; Secure' : ''}`,
           'cache-control': 'no-store',
           'referrer-policy': 'no-referrer',
         });
@@ -107,12 +125,17 @@ export class SandboxProxy {
     const route = matchProxyRoute(req.url ?? '/');
     if (route === undefined) return false;
     (async () => {
+      // A page on another origin (another port, a sibling subdomain) must not ride the user's cookies into a terminal.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !sameHost(origin, [this.deps.publicHost(), req.headers.host ?? ''])) {
+        throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
+      }
       const { upstreamPath, endpoint, principal } = await this.resolve(req, route);
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       req.url = upstreamPath;
       // No idle cut-off: an editor may sit quietly for hours.
       (socket as Socket).setTimeout?.(0);
-      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, sandboxID: (route as ProxyRoute).sandboxID });
+      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId, sandboxID: (route as ProxyRoute).sandboxID });
       socket.once('close', () => this.sockets.delete(socket));
       this.proxy.ws(req, socket, head, { target: toTarget(endpoint) });
     })().catch((err) => {
@@ -145,9 +168,15 @@ export class SandboxProxy {
       if (record.state === 'starting') throw new StartingError(`sandbox ${route.sandboxID} is starting`);
       throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
     }
-    stripGatewayCredentials(req, this.deps.trustProxy);
+    stripGatewayCredentials(req, this.trusted(req.socket.remoteAddress ?? '', 0));
     (req as RoutedRequest).sandboxID = route.sandboxID;
     return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID), principal };
+  }
+
+  /** HTTPS directly, or behind a trusted proxy that says so. */
+  private isHttps(req: IncomingMessage): boolean {
+    if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+    return this.trusted(req.socket.remoteAddress ?? '', 0) && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
   }
 
   /** Our errors keep their status; anything else is a bug of ours: logged, and a plain 500. */
@@ -193,8 +222,11 @@ function takeToken(url: string): { token: string | undefined; rest: string } {
   return { token, rest: url.slice(0, q) + (query ? `?${query}` : '') };
 }
 
-function isHttps(req: IncomingMessage): boolean {
-  return (req.socket as { encrypted?: boolean }).encrypted === true;
+/** Whether `origin`'s host is one of `hosts` (compared as URL hosts, so ":80" on http equals none). */
+function sameHost(origin: string, hosts: string[]): boolean {
+  let parsed: URL;
+  try { parsed = new URL(origin); } catch { return false; }
+  return hosts.some((h) => { try { return new URL(`${parsed.protocol}//${h}`).host === parsed.host; } catch { return false; } });
 }
 
 /** The segment after the prefix, quoted for an error message. */

@@ -56,7 +56,7 @@ export class SandboxService {
     }
     const memoryMB = input.memoryMB ?? this.opts.defaults.memoryMB;
     const cpuCount = input.cpuCount ?? this.opts.defaults.cpuCount;
-    this.checkQuota(owner, { memoryMB, cpuCount }, true);
+    this.checkQuota(owner, { memoryMB, cpuCount });
     const sandboxID = newSandboxID();
     const now = new Date();
     const record = this.opts.store.sandboxes.insert({
@@ -100,7 +100,7 @@ export class SandboxService {
     if (record.state === 'starting') return record;
     if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
     const owner = this.opts.store.users.byId(record.ownerId);
-    if (owner) this.checkQuota(owner, record, false);
+    if (owner) this.checkQuota(owner, record, record.sandboxID);
     // A timeout that already passed would stop it again at once: starting clears it.
     const endAt = record.endAt && record.endAt <= new Date().toISOString() ? null : record.endAt;
     this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null, endAt });
@@ -139,10 +139,12 @@ export class SandboxService {
    * and CPU their sandboxes that are not stopped may hold together. 403 naming
    * the limit and the current use.
    */
-  private checkQuota(owner: User, wants: { memoryMB: number; cpuCount: number }, isNew: boolean): void {
+  private checkQuota(owner: User, wants: { memoryMB: number; cpuCount: number }, restarting?: string): void {
+    const isNew = restarting === undefined;
     const { maxSandboxes, maxMemoryMB, maxCpu } = owner.limits;
     const mine = this.opts.store.sandboxes.list(owner.id);
-    const active = mine.filter((s) => s.state === 'starting' || s.state === 'running' || s.state === 'stopping');
+    // The sandbox being started again is not counted twice.
+    const active = mine.filter((s) => s.sandboxID !== restarting && (s.state === 'starting' || s.state === 'running' || s.state === 'stopping'));
     const memory = active.reduce((sum, s) => sum + s.memoryMB, 0);
     const cpu = active.reduce((sum, s) => sum + s.cpuCount, 0);
     if (isNew && maxSandboxes !== null && mine.length + 1 > maxSandboxes) {

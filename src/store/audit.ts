@@ -41,7 +41,8 @@ export class AuditStore {
   query(q: AuditQuery): AuditEvent[] {
     const where: string[] = [];
     const vals: unknown[] = [];
-    if (q.actor) { where.push('actor = ?'); vals.push(q.actor); }
+    // A user's trail: what they did, and what was tried against their account (failed logins).
+    if (q.actor) { where.push('(actor = ? OR target = ?)'); vals.push(q.actor, q.actor); }
     if (q.action) {
       if (q.action.endsWith('.')) { where.push('substr(action, 1, ?) = ?'); vals.push(q.action.length, q.action); } else { where.push('action = ?'); vals.push(q.action); }
     }

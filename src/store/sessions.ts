@@ -60,6 +60,10 @@ export class SessionStore {
     this.db.prepare('DELETE FROM redeemed_tokens WHERE expires_at <= ?').run(now.toISOString());
   }
 
+  isRedeemed(jti: string): boolean {
+    return this.db.prepare('SELECT 1 FROM redeemed_tokens WHERE jti = ?').get(jti) !== undefined;
+  }
+
   /** Records an IDE link's id as used; false if it already was. */
   redeem(jti: string, expiresAt: Date): boolean {
     return this.db.prepare('INSERT OR IGNORE INTO redeemed_tokens (jti, expires_at) VALUES (?, ?)').run(jti, expiresAt.toISOString()).changes === 1;

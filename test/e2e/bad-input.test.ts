@@ -102,8 +102,13 @@ test('unauthenticated requests get 401 everywhere but login and health', async (
   assert.equal(login.status, 200);
   assert.match(await login.text(), /<form data-next="\/vscode-proxy\//);
   assert.match(login.headers.get('content-security-policy')!, /script-src 'sha256-/);
-  const offsite = await (await fetch(`${gw.url}/login?next=//evil.example/`)).text();
-  assert.doesNotMatch(offsite, /evil\.example/);
+  for (const next of ['//evil.example/', '/%09/evil.example', '/%0a/evil.example', '/\\evil.example', 'https://evil.example/']) {
+    const offsite = await (await fetch(`${gw.url}/login?next=${encodeURIComponent(decodeURIComponent(next))}`)).text();
+    assert.doesNotMatch(offsite, /evil\.example/, `next=${next}`);
+  }
+  // A WebSocket from a page on another origin does not ride the user's cookie.
+  assert.equal(await upgradeStatus(`${gw.url}/vscode-proxy/${running}/`, { cookie: api.headers.cookie!, origin: 'http://evil.example' }), 403);
+  assert.equal(await upgradeStatus(`${gw.url}/vscode-proxy/${running}/`, { cookie: api.headers.cookie!, origin: gw.url }), 101);
   assert.equal((await api.call('GET', `/api/sandboxes/${running}`)).body.state, 'running');
 });
 

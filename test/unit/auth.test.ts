@@ -46,6 +46,8 @@ test('sessions and API keys authenticate; disabled users, ended sessions and idl
   const { sessionToken } = await auth.login('dan', 'pw-dan-123', '1.1.1.1');
   assert.equal((await auth.require({ cookie: `other=1; codeyard_session=${sessionToken}` })).user.username, 'dan');
   assert.equal(store.sessions.get(sessionToken), undefined, 'tokens are stored hashed, not as-is');
+  const tossed = await auth.require({ cookie: `codeyard_session=planted-by-a-page; codeyard_session=${sessionToken}` });
+  assert.equal(tossed.user.username, 'dan', 'a planted cookie does not shadow the real session');
   assert.equal(store.sessions.get(tokenHash(sessionToken))?.userId, dan.id);
 
   const { key, record } = auth.createApiKey(dan.id, 'ci');
@@ -79,14 +81,15 @@ test('IDE links: scoped to one sandbox, one redemption, refused by the API, revo
   await assert.rejects(auth.require({ authorization: `Bearer ${token}` }), /IDE link opens its sandbox's IDE only/);
   const { sessionToken } = await auth.redeemIdeToken(token, 'sandbox-a');
   await assert.rejects(auth.redeemIdeToken(token, 'sandbox-a'), /already used/);
+  await assert.rejects(auth.require({ authorization: `Bearer ${token}` }, 'sandbox-a'), /already used/, 'a spent link is spent for every use');
   const scoped = await auth.require({ cookie: `codeyard_ide=${sessionToken}` }, 'sandbox-a');
   assert.equal(scoped.via, 'ide-session');
   await assert.rejects(auth.require({ cookie: `codeyard_ide=${sessionToken}` }, 'sandbox-b'), /authentication required/);
   await assert.rejects(auth.require({ cookie: `codeyard_session=${sessionToken}` }), /session has expired/, 'a scoped session is no API session');
 
-  const forged = await new IdeTokens(new Uint8Array(32).fill(9)).issue('dan', 'sandbox-a', 300);
+  const forged = await new IdeTokens(new Uint8Array(32).fill(9)).issue(dan, 'sandbox-a', 300);
   await assert.rejects(auth.require({ authorization: `Bearer ${forged.token}` }, 'sandbox-a'), /not valid/);
-  const expired = await new IdeTokens(SECRET).issue('dan', 'sandbox-a', -10);
+  const expired = await new IdeTokens(SECRET).issue(dan, 'sandbox-a', -10);
   await assert.rejects(auth.require({ authorization: `Bearer ${expired.token}` }, 'sandbox-a'), /expired/);
   const [h, p, sig] = token.split('.');
   const tampered = [h, Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sandboxID: 'sandbox-b' })).toString('base64url'), sig].join('.');
@@ -101,19 +104,35 @@ test('IDE links: scoped to one sandbox, one redemption, refused by the API, revo
 
 test('login back-off: free failures, then doubling waits, cleared when the window passes', () => {
   const t = new LoginThrottle({ windowMs: 10_000, freeFailures: 3, baseDelayMs: 100 });
-  const keys = ['user:dan'];
-  for (let i = 0; i < 3; i++) t.fail(keys, 1000);
-  assert.equal(t.retryAfterMs(keys, 1000), 0);
-  t.fail(keys, 1000);
-  assert.equal(t.retryAfterMs(keys, 1000), 100);
-  t.fail(keys, 1100);
-  assert.equal(t.retryAfterMs(keys, 1100), 200);
-  for (let i = 0; i < 20; i++) t.fail(keys, 1300);
-  assert.equal(t.retryAfterMs(keys, 1300), 9700, 'capped at the end of the window');
-  assert.equal(t.retryAfterMs(keys, 11_001), 0, 'a new window starts clean');
-  t.fail(keys, 12_000);
-  t.succeed(keys);
-  assert.equal(t.retryAfterMs(keys, 12_000), 0);
+  const key = 'user:dan';
+  for (let i = 0; i < 3; i++) t.fail(key, 3, 1000);
+  assert.equal(t.retryAfterMs([key], 1000), 0);
+  t.fail(key, 3, 1000);
+  assert.equal(t.retryAfterMs([key], 1000), 100);
+  assert.equal(t.firstRefusal([key], 1000), true);
+  assert.equal(t.firstRefusal([key], 1001), false, 'reported once per window');
+  t.fail(key, 3, 1100);
+  assert.equal(t.retryAfterMs([key], 1100), 200);
+  for (let i = 0; i < 20; i++) t.fail(key, 3, 1300);
+  assert.equal(t.retryAfterMs([key], 1300), 9700, 'capped at the end of the window');
+  assert.equal(t.retryAfterMs([key], 11_001), 0, 'a new window starts clean');
+  t.fail(key, 3, 12_000);
+  t.succeed([key]);
+  assert.equal(t.retryAfterMs([key], 12_000), 0);
+  for (let i = 0; i < 4; i++) t.fail('ip:x', 3, 20_000);
+  t.refund('ip:x', 3, 20_000);
+  assert.equal(t.retryAfterMs(['ip:x'], 20_000), 0, 'a refund below the limit lifts the block');
+});
+
+test('parallel wrong passwords cannot slip past the back-off', async () => {
+  const store = Store.inMemory();
+  const auth = makeAuth(store);
+  await auth.createUser('dan', 'pw-dan-123', 'user');
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => auth.login('dan', `guess-${i}`, '9.9.9.9').then(() => 200, (e) => e.status)));
+  assert.equal(results.filter((s) => s === 401).length, 6, `only the free failures are checked: ${results}`);
+  assert.ok(results.filter((s) => s === 429).length === 6);
+  // Another IP is not locked out by this one's guesses.
+  assert.equal((await auth.login('dan', 'pw-dan-123', '8.8.8.8')).user.username, 'dan');
 });
 
 test('readCookie finds a cookie among others and survives junk', () => {
