@@ -49,6 +49,19 @@ const ConfigSchema = z.strictObject({
       uidBase: z.coerce.number().int().min(100000).default(200000),
     }).prefault({}),
   }).prefault({}),
+  supervisor: z.strictObject({
+    /** Waits before restarting a crashed sandbox: the 1st, 2nd, 3rd… (the last repeats). */
+    backoffSeconds: z.array(z.coerce.number().nonnegative()).min(1).default([30, 60, 120]),
+    /** A run this long resets the count of crashes in a row. */
+    resetAfterSeconds: z.coerce.number().nonnegative().default(30),
+    /** Crashes in a row before the sandbox is left in `error`. */
+    maxFailures: z.coerce.number().int().min(1).default(5),
+    /** How often a running sandbox's process is checked… */
+    checkIntervalMs: z.coerce.number().int().min(10).default(1000),
+    /** …and how often its health endpoint is probed, and how many failures mean "hung". */
+    healthIntervalSeconds: z.coerce.number().positive().default(10),
+    healthFailures: z.coerce.number().int().min(1).default(3),
+  }).prefault({}),
   sandboxes: z.strictObject({
     defaultMemoryMB: z.coerce.number().int().min(128).default(2048),
     defaultCpuCount: z.coerce.number().positive().default(1),

@@ -26,7 +26,8 @@ export interface Gateway {
   sandboxes: SandboxService;
   url: string;
   port: number;
-  close(): Promise<void>;
+  /** Stops serving; sandboxes keep running (adopted on the next start) unless `stopSandboxes`. */
+  close(opts?: { stopSandboxes?: boolean }): Promise<void>;
 }
 
 export interface GatewayOptions {
@@ -59,6 +60,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
+    supervision: {
+      backoffMs: config.supervisor.backoffSeconds.map((s) => s * 1000),
+      resetAfterMs: config.supervisor.resetAfterSeconds * 1000,
+      maxFailures: config.supervisor.maxFailures,
+      checkIntervalMs: config.supervisor.checkIntervalMs,
+      healthIntervalMs: config.supervisor.healthIntervalSeconds * 1000,
+      healthFailures: config.supervisor.healthFailures,
+    },
   });
   await sandboxes.reconcile();
   sandboxes.startReaper();
@@ -83,12 +92,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   return {
     app, store, sandboxes, url, port,
-    async close() {
+    async close(closeOpts = {}) {
       clearInterval(sessionSweeper);
       // Open IDE WebSockets would hold the server open: cut them first.
       proxy.close();
       await app.close();
-      await sandboxes.close();
+      await sandboxes.close(closeOpts);
       store.close();
     },
   };

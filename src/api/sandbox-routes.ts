@@ -26,6 +26,13 @@ const CreateSandboxBody = z.strictObject({
   envVars: envVarsSchema.optional(),
 });
 
+const LOG_FOLLOW_INTERVAL_MS = 500;
+
+const LogsQuery = z.strictObject({
+  tail: z.coerce.number().int().min(0).max(10_000).default(100),
+  follow: z.enum(['true', 'false']).optional(),
+});
+
 const WaitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
 
 const ExecBody = z.strictObject({
@@ -104,6 +111,51 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     let record = await sandboxes.start(user, request.params.id);
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return view(record);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/restart', async (request) => {
+    const { user } = principalOf(request);
+    const { wait } = parseInput(WaitQuery, request.query, 'query');
+    let record = await audited(request, 'sandbox.restart', request.params.id, () => sandboxes.restart(user, request.params.id));
+    if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
+    return view(record);
+  });
+
+  app.get<{ Params: { id: string } }>('/api/sandboxes/:id/status', async (request) => {
+    const { user } = principalOf(request);
+    return sandboxes.status(user, request.params.id);
+  });
+
+  /** The main process's output: the last `tail` lines, then (follow=true) new lines as server-sent events. */
+  app.get<{ Params: { id: string } }>('/api/sandboxes/:id/logs', async (request, reply) => {
+    const { user } = principalOf(request);
+    const { tail, follow } = parseInput(LogsQuery, request.query, 'query');
+    const { text, offset } = sandboxes.readLog(user, request.params.id, 0);
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const last = lines.slice(-tail);
+    if (follow !== 'true') return reply.type('text/plain; charset=utf-8').send(last.join('\n') + (last.length ? '\n' : ''));
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    for (const line of last) res.write(`data: ${line}\n\n`);
+    let position = offset;
+    let partial = '';
+    const timer = setInterval(() => {
+      try {
+        const next = sandboxes.readLog(user, request.params.id, position);
+        position = next.offset;
+        const chunk = partial + next.text;
+        const parts = chunk.split('\n');
+        partial = parts.pop() ?? '';
+        for (const line of parts) res.write(`data: ${line}\n\n`);
+        res.write(': keep-alive\n\n');
+      } catch {
+        clearInterval(timer);
+        res.end();
+      }
+    }, LOG_FOLLOW_INTERVAL_MS);
+    request.raw.on('close', () => clearInterval(timer));
   });
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/exec', async (request) => {

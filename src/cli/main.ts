@@ -23,7 +23,9 @@ const globals = (): GlobalFlags => {
   return { configPath: o.config, flags: { dataDir: o.dataDir, host: o.host, port: o.port, logLevel: o.logLevel } };
 };
 
-program.command('serve').description('start the gateway').action(() => runServe(globals()));
+program.command('serve').description('start the gateway')
+  .option('--stop-sandboxes', 'on SIGTERM/SIGINT also stop every sandbox (default: leave them running for the next start to adopt)')
+  .action((opts: { stopSandboxes?: boolean }) => runServe(globals(), opts));
 program.command('setup').description('install the toolchain: system packages (as root), Node 24 check, code-server')
   .option('--with-test-deps', 'also install what the test suite needs (chromium)')
   .action((opts: { withTestDeps?: boolean }) => runSetup(opts));

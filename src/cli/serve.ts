@@ -3,7 +3,7 @@ import { createLogger } from '../logger.ts';
 import { startGateway } from '../gateway.ts';
 
 /** `codeyard serve`: runs until SIGINT/SIGTERM, then closes cleanly. Sandboxes keep running and are adopted on the next start. */
-export async function runServe(sources: ConfigSources): Promise<void> {
+export async function runServe(sources: ConfigSources, opts: { stopSandboxes?: boolean } = {}): Promise<void> {
   const config = loadConfig(sources);
   const log = createLogger(config.logLevel);
   const gateway = await startGateway(config, { log });
@@ -13,7 +13,7 @@ export async function runServe(sources: ConfigSources): Promise<void> {
     if (closing) return;
     closing = true;
     log.info({ signal }, 'shutting down');
-    await gateway.close();
+    await gateway.close({ stopSandboxes: opts.stopSandboxes });
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -74,6 +74,16 @@ export interface Runtime {
   exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult>;
   /** Sandbox IDs the runtime still holds resources for, for reconciliation at startup. */
   list(): Promise<string[]>;
+  /** Stops the processes of a sandbox the store has no record of (files stay); returns how many it stopped. */
+  stopOrphan(sandboxID: string): Promise<number>;
   /** A tail of the main process's log, for error messages. */
   logTail(sandboxID: string, bytes?: number): string;
+  /** The main process's log from byte `offset` on (for following it); offset is where the next read starts. */
+  readLog(sandboxID: string, offset: number): { text: string; offset: number };
+  /** How the last main process this gateway started for the sandbox ended, if it saw it end. */
+  lastExit(sandboxID: string): { exitCode: number | null; signal: string | null } | undefined;
+  /** Whether the kernel OOM-killed a process of the sandbox during its current run. */
+  oomKilled(spec: SandboxSpec): boolean;
+  /** What the sandbox uses now, where the driver can tell. */
+  usage(spec: SandboxSpec): { memoryBytes: number | null; cpuSeconds: number | null };
 }

@@ -1,11 +1,13 @@
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/store.ts';
-import type { SandboxRecord } from '../store/sandboxes.ts';
+import type { CrashRecord, SandboxRecord } from '../store/sandboxes.ts';
 import type { User } from '../store/users.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec } from '../runtime/interface.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UpstreamUnavailableError } from '../errors.ts';
 import { findTemplate, templateIDs } from '../templates/catalog.ts';
-import { waitForHealthy } from '../supervisor/health.ts';
+import { probe, waitForHealthy } from '../supervisor/health.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
+import { classifyCrash } from '../supervisor/crash-classifier.ts';
 import { newSandboxID } from './sandbox-id.ts';
 
 export interface CreateSandboxInput {
@@ -19,6 +21,23 @@ export interface CreateSandboxInput {
   envVars?: Record<string, string>;
 }
 
+export interface SupervisionOptions {
+  /** Waits before restart 1, 2, 3…; the last repeats. */
+  backoffMs: number[];
+  /** A process that stayed up this long starts the failure count afresh. */
+  resetAfterMs: number;
+  /** Failures in a row before the sandbox is left in `error`. */
+  maxFailures: number;
+  checkIntervalMs: number;
+  healthIntervalMs: number;
+  healthFailures: number;
+}
+
+export const DEFAULT_SUPERVISION: SupervisionOptions = {
+  backoffMs: [30_000, 60_000, 120_000], resetAfterMs: 30_000, maxFailures: 5,
+  checkIntervalMs: 1_000, healthIntervalMs: 10_000, healthFailures: 3,
+};
+
 export interface SandboxServiceOptions {
   store: Store;
   runtime: Runtime;
@@ -27,7 +46,11 @@ export interface SandboxServiceOptions {
   startTimeoutMs: number;
   /** How often expired sandboxes are looked for. */
   reaperIntervalMs?: number;
+  supervision?: SupervisionOptions;
 }
+
+/** Lines of output kept with a crash. */
+const CRASH_LOG_LINES = 50;
 
 const REAPER_INTERVAL_MS = 5_000;
 
@@ -43,10 +66,18 @@ export class SandboxService {
   private readonly starting = new Map<string, AbortController>();
   /** Service endpoints of running sandboxes: the proxy's hot path reads only this. */
   private readonly endpoints = new Map<string, Record<string, Endpoint>>();
+  /** One supervisor per running sandbox. */
+  private readonly supervisors = new Map<string, Supervisor>();
+  /** Crashes in a row, per sandbox (reset by a long enough run). */
+  private readonly failures = new Map<string, number>();
+  /** Restarts waiting out their back-off. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly supervision: SupervisionOptions;
   private reaper: NodeJS.Timeout | undefined;
 
   constructor(opts: SandboxServiceOptions) {
     this.opts = opts;
+    this.supervision = opts.supervision ?? DEFAULT_SUPERVISION;
   }
 
   create(owner: User, input: CreateSandboxInput): SandboxRecord {
@@ -98,6 +129,8 @@ export class SandboxService {
   async start(user: User, sandboxID: string): Promise<SandboxRecord> {
     const record = this.getFor(user, sandboxID);
     if (record.state === 'starting') return record;
+    this.cancelRestart(sandboxID);
+    this.failures.delete(sandboxID);
     if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
     const owner = this.opts.store.users.byId(record.ownerId);
     if (owner) this.checkQuota(owner, record, record.sandboxID);
@@ -111,13 +144,21 @@ export class SandboxService {
 
   async stop(user: User, sandboxID: string): Promise<SandboxRecord> {
     this.getFor(user, sandboxID);
+    this.cancelRestart(sandboxID);
     this.starting.get(sandboxID)?.abort();
     await this.serialize(sandboxID, () => this.bringDown(sandboxID, 'stop'));
     return this.mustGet(sandboxID);
   }
 
+  /** Stops and starts the sandbox again on the same files (same id, same URL). */
+  async restart(user: User, sandboxID: string): Promise<SandboxRecord> {
+    await this.stop(user, sandboxID);
+    return this.start(user, sandboxID);
+  }
+
   async delete(user: User, sandboxID: string): Promise<void> {
     this.getFor(user, sandboxID);
+    this.cancelRestart(sandboxID);
     this.starting.get(sandboxID)?.abort();
     await this.serialize(sandboxID, async () => {
       await this.bringDown(sandboxID, 'remove');
@@ -158,6 +199,31 @@ export class SandboxService {
     }
   }
 
+  /** What the sandbox is doing now: process, uptime, restarts, last crash, health, limits, usage. */
+  async status(user: User, sandboxID: string) {
+    const record = this.getFor(user, sandboxID);
+    const spec = this.spec(record);
+    const { running } = await this.opts.runtime.inspect(spec);
+    const live = running && record.state === 'running';
+    const init = (record.driverState as { init?: { pid: number } }).init;
+    return {
+      state: record.state,
+      pid: live ? init?.pid ?? null : null,
+      uptimeSeconds: live && record.startedAt ? Math.round((Date.now() - Date.parse(record.startedAt)) / 1000) : null,
+      restarts: record.restarts,
+      lastCrash: record.lastCrash,
+      health: this.supervisors.get(sandboxID)?.health ?? { ok: live, checkedAt: null },
+      limits: { memoryMB: record.memoryMB, cpuCount: record.cpuCount, enforced: record.limits === 'enforced' },
+      usage: live ? this.opts.runtime.usage(spec) : { memoryBytes: null, cpuSeconds: null },
+    };
+  }
+
+  /** The main process's output from `offset` on. */
+  readLog(user: User, sandboxID: string, offset: number) {
+    this.getFor(user, sandboxID);
+    return this.opts.runtime.readLog(sandboxID, offset);
+  }
+
   /** Where a running sandbox's service listens; the proxy's only question to the service. */
   endpoint(sandboxID: string, service: string): Endpoint | undefined {
     return this.endpoints.get(sandboxID)?.[service];
@@ -171,10 +237,8 @@ export class SandboxService {
     const record = this.opts.store.sandboxes.get(sandboxID);
     if (!record || record.state !== 'running' || this.pending.has(sandboxID)) return;
     if ((await this.opts.runtime.inspect(this.spec(record))).running) return;
-    this.endpoints.delete(sandboxID);
-    const error = `its main process exited; start it again (POST /api/sandboxes/${sandboxID}/start). Last log lines:\n${this.opts.runtime.logTail(sandboxID, 1500)}`;
-    this.opts.store.sandboxes.update(sandboxID, { state: 'error', error });
-    this.opts.log.warn({ sandboxID }, 'sandbox main process found dead');
+    this.opts.log.warn({ sandboxID }, 'sandbox main process found dead by the proxy');
+    this.crashed(sandboxID, 'exited');
   }
 
   /**
@@ -190,12 +254,20 @@ export class SandboxService {
         const { running, endpoints } = await this.opts.runtime.inspect(spec);
         if (running && record.state === 'running') {
           this.endpoints.set(record.sandboxID, endpoints);
+          this.supervise(record.sandboxID);
           this.opts.log.info({ sandboxID: record.sandboxID }, 'adopted running sandbox');
           continue;
         }
         if (running) await this.opts.runtime.stop(spec);
-        this.opts.store.sandboxes.update(record.sandboxID, { state: 'stopped' });
-        this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; marked stopped');
+        if (record.state === 'running' || record.state === 'starting' || record.state === 'restarting') {
+          // It was meant to run: bring it back (same id, same files, same URL).
+          this.opts.store.sandboxes.update(record.sandboxID, { state: 'restarting' });
+          this.serialize(record.sandboxID, () => this.bringUp(record.sandboxID)).catch(() => {});
+          this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; restarting it');
+        } else {
+          this.opts.store.sandboxes.update(record.sandboxID, { state: 'stopped' });
+          this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; marked stopped');
+        }
       } catch (err) {
         this.opts.store.sandboxes.update(record.sandboxID, { state: 'error', error: `reconcile at startup failed: ${(err as Error).message}` });
         this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'reconcile failed; sandbox marked error');
@@ -203,7 +275,11 @@ export class SandboxService {
     }
     const known = new Set(this.opts.store.sandboxes.list().map((s) => s.sandboxID));
     const orphans = (await this.opts.runtime.list()).filter((id) => !known.has(id));
-    if (orphans.length) this.opts.log.warn({ orphans }, 'runtime holds files of sandboxes the store does not know; left in place');
+    for (const id of orphans) {
+      // Processes of a sandbox nobody knows are stopped; its files are kept for the operator to look at.
+      const killed = await this.opts.runtime.stopOrphan(id).catch(() => 0);
+      this.opts.log.warn({ sandboxID: id, processesStopped: killed }, 'orphaned sandbox (no record): processes stopped, files left in place');
+    }
   }
 
   /** Stops sandboxes whose timeout (endAt) has passed, every few seconds. */
@@ -213,16 +289,25 @@ export class SandboxService {
     this.reaper.unref();
   }
 
-  /** Stops tracking; sandboxes keep running so a restarted gateway adopts them. */
-  async close(): Promise<void> {
+  /** Stops tracking; sandboxes keep running so a restarted gateway adopts them (unless `stopSandboxes`). */
+  async close(opts: { stopSandboxes?: boolean } = {}): Promise<void> {
     clearInterval(this.reaper);
+    for (const s of this.supervisors.values()) s.stop();
+    this.supervisors.clear();
+    for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
     for (const c of this.starting.values()) c.abort();
     await Promise.allSettled([...this.pending.values()]);
+    if (opts.stopSandboxes) {
+      for (const r of this.opts.store.sandboxes.list()) {
+        if (r.state === 'stopped') continue;
+        await this.serialize(r.sandboxID, () => this.bringDown(r.sandboxID, 'stop')).catch(() => {});
+      }
+    }
   }
 
   private async bringUp(sandboxID: string): Promise<void> {
     const record = this.opts.store.sandboxes.get(sandboxID);
-    if (!record || record.state !== 'starting') return; // deleted or stopped while queued
+    if (!record || (record.state !== 'starting' && record.state !== 'restarting')) return; // deleted or stopped while queued
     const spec = this.spec(record);
     const abort = new AbortController();
     this.starting.set(sandboxID, abort);
@@ -247,22 +332,99 @@ export class SandboxService {
         throw new UpstreamUnavailableError(`sandbox ${sandboxID} failed to start: ${why}. Last log lines:\n${this.opts.runtime.logTail(sandboxID, 1500)}`);
       }
       this.endpoints.set(sandboxID, result.endpoints);
-      this.opts.store.sandboxes.update(sandboxID, { state: 'running', error: null });
+      this.opts.store.sandboxes.update(sandboxID, { state: 'running', error: null, startedAt: new Date().toISOString() });
+      this.supervise(sandboxID);
       this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
     } catch (err) {
       if (err instanceof StartCancelled) return; // the stop or delete queued behind us finishes the job
       const message = (err as Error).message;
       this.opts.log.error({ sandboxID, err: message }, 'sandbox failed to start');
-      await this.opts.runtime.stop(spec).catch(() => {});
-      this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: message });
+      await this.afterCrash(sandboxID, message);
       throw err;
     } finally {
       this.starting.delete(sandboxID);
     }
   }
 
+  /** Watches a running sandbox; its death goes through the crash path (record, back off, restart or give up). */
+  private supervise(sandboxID: string): void {
+    this.supervisors.get(sandboxID)?.stop();
+    const record = this.mustGet(sandboxID);
+    const spec = this.spec(record);
+    const [service, { healthPath }] = Object.entries(spec.services)[0]!;
+    const supervisor = new Supervisor({
+      isAlive: async () => (await this.opts.runtime.inspect(this.spec(this.mustGet(sandboxID)))).running,
+      isHealthy: async () => {
+        const endpoint = this.endpoints.get(sandboxID)?.[service];
+        return endpoint ? probe(endpoint, healthPath) : false;
+      },
+      onDeath: (reason) => this.crashed(sandboxID, reason),
+      checkIntervalMs: this.supervision.checkIntervalMs,
+      healthIntervalMs: this.supervision.healthIntervalMs,
+      healthFailures: this.supervision.healthFailures,
+    });
+    this.supervisors.set(sandboxID, supervisor);
+    supervisor.start();
+  }
+
+  /** A running sandbox's main process died or hung. */
+  private crashed(sandboxID: string, reason: 'exited' | 'unhealthy'): void {
+    this.supervisors.get(sandboxID)?.stop();
+    this.supervisors.delete(sandboxID);
+    this.endpoints.delete(sandboxID);
+    this.serialize(sandboxID, async () => {
+      const record = this.opts.store.sandboxes.get(sandboxID);
+      if (!record || record.state !== 'running') return; // stopped or deleted meanwhile
+      await this.afterCrash(sandboxID, reason === 'unhealthy' ? `its health check failed ${this.supervision.healthFailures} times in a row` : 'its main process exited');
+    }).catch((err) => this.opts.log.error({ sandboxID, err: (err as Error).message }, 'handling a crash failed'));
+  }
+
+  /**
+   * Records a crash (exit, signal, uptime, output, classification), cleans up
+   * what is left of the run, then restarts after a back-off, or gives up into
+   * `error` after too many failures in a row.
+   */
+  private async afterCrash(sandboxID: string, why: string): Promise<void> {
+    const record = this.mustGet(sandboxID);
+    const spec = this.spec(record);
+    const exit = this.opts.runtime.lastExit(sandboxID) ?? { exitCode: null, signal: null };
+    const logTail = this.opts.runtime.logTail(sandboxID, 16_384).split('\n').slice(-CRASH_LOG_LINES - 1).join('\n');
+    const classification = classifyCrash({ ...exit, oomKilled: this.opts.runtime.oomKilled(spec), logTail });
+    const uptimeSeconds = record.startedAt && record.state === 'running' ? Math.round((Date.now() - Date.parse(record.startedAt)) / 1000) : null;
+    if (uptimeSeconds !== null && uptimeSeconds * 1000 >= this.supervision.resetAfterMs) this.failures.delete(sandboxID);
+    const failures = (this.failures.get(sandboxID) ?? 0) + 1;
+    this.failures.set(sandboxID, failures);
+    const lastCrash: CrashRecord = { at: new Date().toISOString(), ...exit, uptimeSeconds, classification, logTail };
+    await this.opts.runtime.stop(spec).catch(() => {});
+    this.opts.log.warn({ sandboxID, classification, exitCode: exit.exitCode, signal: exit.signal, failures, why }, 'sandbox crashed');
+    if (failures >= this.supervision.maxFailures) {
+      this.failures.delete(sandboxID);
+      this.opts.store.sandboxes.update(sandboxID, {
+        state: 'error', lastCrash, startedAt: null,
+        error: `${why}; it failed ${failures} times in a row (${classification}), so it was left stopped: fix the cause, then POST /api/sandboxes/${sandboxID}/start. Last log lines:\n${logTail.slice(-1500)}`,
+      });
+      return;
+    }
+    const delay = this.supervision.backoffMs[Math.min(failures - 1, this.supervision.backoffMs.length - 1)]!;
+    this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', lastCrash, restarts: record.restarts + 1, startedAt: null, error: `${why} (${classification}); restarting in ${Math.round(delay / 1000)} s` });
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(sandboxID);
+      this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => {});
+    }, delay);
+    timer.unref();
+    this.restartTimers.set(sandboxID, timer);
+  }
+
+  private cancelRestart(sandboxID: string): void {
+    clearTimeout(this.restartTimers.get(sandboxID));
+    this.restartTimers.delete(sandboxID);
+  }
+
   private async bringDown(sandboxID: string, how: 'stop' | 'remove'): Promise<void> {
     const record = this.mustGet(sandboxID);
+    this.supervisors.get(sandboxID)?.stop();
+    this.supervisors.delete(sandboxID);
+    this.failures.delete(sandboxID);
     this.endpoints.delete(sandboxID);
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopping' });
     try {
@@ -271,16 +433,17 @@ export class SandboxService {
       this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: (err as Error).message });
       throw err;
     }
-    this.opts.store.sandboxes.update(sandboxID, { state: 'stopped' });
+    this.opts.store.sandboxes.update(sandboxID, { state: 'stopped', startedAt: null });
   }
 
   private reapExpired(): void {
     const now = new Date().toISOString();
     for (const record of this.opts.store.sandboxes.list()) {
       if (!record.endAt || record.endAt > now || this.pending.has(record.sandboxID)) continue;
-      if (record.state !== 'running' && record.state !== 'starting') continue;
+      if (record.state !== 'running' && record.state !== 'starting' && record.state !== 'restarting') continue;
       this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt }, 'sandbox timeout reached; stopping (files kept)');
       this.starting.get(record.sandboxID)?.abort();
+      this.cancelRestart(record.sandboxID);
       this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {
         this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'stopping expired sandbox failed');
       });

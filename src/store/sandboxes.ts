@@ -1,6 +1,15 @@
 import type { Db } from './db.ts';
 
-export type SandboxState = 'starting' | 'running' | 'stopping' | 'stopped' | 'error';
+export type SandboxState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'error';
+
+export interface CrashRecord {
+  at: string;
+  exitCode: number | null;
+  signal: string | null;
+  uptimeSeconds: number | null;
+  classification: string;
+  logTail: string;
+}
 
 export interface SandboxRecord {
   /** Small, stable, never reused number: the sandbox's host uid offset. */
@@ -19,12 +28,18 @@ export interface SandboxRecord {
   error: string | null;
   limits: 'enforced' | 'not-enforced';
   driverState: Record<string, unknown>;
+  /** When the main process last became healthy. */
+  startedAt: string | null;
+  restarts: number;
+  lastCrash: CrashRecord | null;
+  lastActivityAt: string | null;
 }
 
 interface Row {
   seq: number; id: string; template_id: string; name: string; owner_id: number; state: SandboxState;
   memory_mb: number; cpu_count: number; created_at: string; end_at: string | null; metadata: string;
   env_vars: string; error: string | null; limits: 'enforced' | 'not-enforced'; driver_state: string;
+  started_at: string | null; restarts: number; last_crash: string | null; last_activity_at: string | null;
 }
 
 const toRecord = (r: Row): SandboxRecord => ({
@@ -32,9 +47,11 @@ const toRecord = (r: Row): SandboxRecord => ({
   memoryMB: r.memory_mb, cpuCount: r.cpu_count, createdAt: r.created_at, endAt: r.end_at,
   metadata: JSON.parse(r.metadata), envVars: JSON.parse(r.env_vars), error: r.error, limits: r.limits,
   driverState: JSON.parse(r.driver_state),
+  startedAt: r.started_at, restarts: r.restarts, lastCrash: r.last_crash ? JSON.parse(r.last_crash) : null,
+  lastActivityAt: r.last_activity_at,
 });
 
-export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits' | 'driverState'>;
+export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits' | 'driverState' | 'startedAt' | 'restarts' | 'lastCrash' | 'lastActivityAt'>;
 
 export class SandboxStore {
   private readonly db: Db;
@@ -65,7 +82,7 @@ export class SandboxStore {
     return (rows as Row[]).map(toRecord);
   }
 
-  update(id: string, patch: Partial<Pick<SandboxRecord, 'state' | 'error' | 'limits' | 'driverState' | 'endAt'>>): SandboxRecord | undefined {
+  update(id: string, patch: Partial<Pick<SandboxRecord, 'state' | 'error' | 'limits' | 'driverState' | 'endAt' | 'startedAt' | 'restarts' | 'lastCrash' | 'lastActivityAt'>>): SandboxRecord | undefined {
     const cols: string[] = [];
     const vals: unknown[] = [];
     if (patch.state !== undefined) { cols.push('state = ?'); vals.push(patch.state); }
@@ -73,6 +90,10 @@ export class SandboxStore {
     if (patch.limits !== undefined) { cols.push('limits = ?'); vals.push(patch.limits); }
     if (patch.driverState !== undefined) { cols.push('driver_state = ?'); vals.push(JSON.stringify(patch.driverState)); }
     if (patch.endAt !== undefined) { cols.push('end_at = ?'); vals.push(patch.endAt); }
+    if (patch.startedAt !== undefined) { cols.push('started_at = ?'); vals.push(patch.startedAt); }
+    if (patch.restarts !== undefined) { cols.push('restarts = ?'); vals.push(patch.restarts); }
+    if (patch.lastCrash !== undefined) { cols.push('last_crash = ?'); vals.push(patch.lastCrash && JSON.stringify(patch.lastCrash)); }
+    if (patch.lastActivityAt !== undefined) { cols.push('last_activity_at = ?'); vals.push(patch.lastActivityAt); }
     if (cols.length) this.db.prepare(`UPDATE sandboxes SET ${cols.join(', ')} WHERE id = ?`).run(...vals, id);
     return this.get(id);
   }

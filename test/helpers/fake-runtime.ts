@@ -70,10 +70,17 @@ export class FakeRuntime implements Runtime {
 
   async list(): Promise<string[]> { return [...this.servers.keys()]; }
 
+  async stopOrphan(): Promise<number> { return 0; }
+
   async closeAll(): Promise<void> {
     await Promise.all([...this.servers.values()].map((s) => new Promise((r) => s.close(r))));
     this.servers.clear();
   }
+
+  readLog(): { text: string; offset: number } { return { text: 'fake log line\n', offset: 14 }; }
+  lastExit() { return { exitCode: 1, signal: null }; }
+  oomKilled(): boolean { return false; }
+  usage() { return { memoryBytes: null, cpuSeconds: null }; }
 
   logTail(): string { return 'fake log: main process exited'; }
 }

@@ -85,11 +85,16 @@ test('create returns at once in state starting; ?wait=true returns running; urls
   assert.ok(Date.parse(waited.body.endAt) > Date.now() + 3500_000);
 });
 
-test('a start that fails ends in state error with the reason and log tail', async () => {
+test('a start that fails is recorded as a crash and retried after a back-off', async () => {
   runtime.failNextStart = true;
   const r = await inject(dan, 'POST', '/api/sandboxes?wait=true', { templateID: 'vscode' });
-  assert.equal(r.body.state, 'error');
-  assert.match(r.body.error, /failed to start: its main process exited.*fake log/s);
+  assert.equal(r.body.state, 'restarting');
+  assert.match(r.body.error, /failed to start: its main process exited.*\(nonzero_exit\); restarting in 30 s/s);
+  const status = await inject(dan, 'GET', `/api/sandboxes/${r.body.sandboxID}/status`);
+  assert.equal(status.body.lastCrash.classification, 'nonzero_exit');
+  assert.equal(status.body.restarts, 1);
+  assert.match(status.body.lastCrash.logTail, /fake log/);
+  await inject(dan, 'POST', `/api/sandboxes/${r.body.sandboxID}/stop`);
 });
 
 test('users see only their own sandboxes; admin sees all; others get 403', async () => {

@@ -78,11 +78,11 @@ test('a stopped sandbox answers 502: JSON for programs, a page for browsers; a d
   assert.match(await dead.text(), /did not answer/);
   // The gateway notices the main process is gone instead of claiming it runs.
   let state = '';
-  for (let i = 0; i < 50 && state !== 'error'; i++) {
+  for (let i = 0; i < 50 && state !== 'restarting'; i++) {
     state = (await api.call('GET', `/api/sandboxes/${id}`)).body.state;
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.equal(state, 'error');
+  assert.equal(state, 'restarting');
   const restarted = await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
   assert.equal(restarted.body.state, 'running');
   assert.equal((await api.call('GET', `/vscode-proxy/${id}/x`)).body.url, '/x');

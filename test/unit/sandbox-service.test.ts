@@ -67,16 +67,18 @@ test('a dead main process is noticed when the proxy cannot reach it, and start b
   await service.settled(s.sandboxID);
   await runtime.closeAll();
   await service.reportUnreachable(s.sandboxID);
-  const dead = service.getFor(owner, s.sandboxID);
-  assert.equal(dead.state, 'error');
-  assert.match(dead.error!, /main process exited.*fake log/s);
+  const dead = await service.settled(s.sandboxID);
+  assert.equal(dead.state, 'restarting');
+  assert.equal(dead.lastCrash?.classification, 'nonzero_exit');
+  assert.match(dead.lastCrash!.logTail, /fake log/);
   assert.equal(service.endpoint(s.sandboxID, 'ide'), undefined);
   await service.start(owner, s.sandboxID);
   assert.equal((await service.settled(s.sandboxID)).state, 'running');
+  await service.close();
   await runtime.closeAll();
 });
 
-test('reconcile adopts live sandboxes, marks dead ones stopped, and survives a record it cannot handle', async () => {
+test('reconcile adopts live sandboxes, restarts dead ones that should run, and survives a record it cannot handle', async () => {
   const { store, runtime, owner, service } = setup();
   const live = service.create(owner, { templateID: 'vscode' });
   const dead = service.create(owner, { templateID: 'vscode' });
@@ -93,6 +95,42 @@ test('reconcile adopts live sandboxes, marks dead ones stopped, and survives a r
   assert.ok(fresh.endpoint(live.sandboxID, 'ide'));
   assert.equal(store.sandboxes.get(dead.sandboxID)!.state, 'error');
   assert.match(store.sandboxes.get(dead.sandboxID)!.error!, /template "retired"/);
-  assert.equal(store.sandboxes.get('bogus')!.state, 'stopped');
+  assert.equal((await fresh.settled('bogus')).state, 'running', 'meant to run, found dead: restarted');
+  await fresh.close();
+  await runtime.closeAll();
+});
+
+test('a crash loop backs off between restarts and ends in error after maxFailures', async () => {
+  const { runtime, owner, service } = setup({
+    supervision: { backoffMs: [50, 100, 200], resetAfterMs: 60_000, maxFailures: 4, checkIntervalMs: 10, healthIntervalMs: 1000, healthFailures: 3 },
+  });
+  const starts: number[] = [];
+  const start = runtime.start.bind(runtime);
+  runtime.start = async (spec) => { starts.push(Date.now()); runtime.failNextStart = true; return start(spec); };
+  const s = service.create(owner, { templateID: 'vscode' });
+  let record = await service.settled(s.sandboxID);
+  for (let i = 0; i < 200 && record.state !== 'error'; i++) { await sleep(10); record = await service.settled(s.sandboxID); }
+  assert.equal(record.state, 'error');
+  assert.equal(starts.length, 4);
+  const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+  assert.ok(gaps[0]! >= 45 && gaps[1]! >= 95 && gaps[2]! >= 195, `back-off not observed: ${gaps}`);
+  assert.match(record.error!, /failed 4 times in a row \(nonzero_exit\)/);
+  assert.equal(record.restarts, 3);
+  await runtime.closeAll();
+});
+
+test('the supervisor notices a dead main process by itself and restarts it', async () => {
+  const { runtime, owner, service } = setup({
+    supervision: { backoffMs: [20], resetAfterMs: 60_000, maxFailures: 5, checkIntervalMs: 10, healthIntervalMs: 1000, healthFailures: 3 },
+  });
+  const s = service.create(owner, { templateID: 'vscode' });
+  await service.settled(s.sandboxID);
+  await runtime.closeAll(); // the process dies behind the gateway's back
+  let record = await service.settled(s.sandboxID);
+  for (let i = 0; i < 200 && !(record.state === 'running' && record.restarts === 1); i++) { await sleep(10); record = await service.settled(s.sandboxID); }
+  assert.equal(record.state, 'running');
+  assert.equal(record.restarts, 1);
+  assert.equal(record.lastCrash?.classification, 'nonzero_exit');
+  await service.close();
   await runtime.closeAll();
 });

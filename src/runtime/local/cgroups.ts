@@ -4,6 +4,8 @@ import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
 const CPU_PERIOD_US = 100_000;
+/** USER_HZ: /proc reports CPU times in these units on every Linux architecture we run on. */
+const CLOCK_TICKS_PER_SECOND = 100;
 /** How long destroy() waits for the kernel to empty a group before giving up on it. */
 const DESTROY_WAIT_MS = 2_000;
 
@@ -84,6 +86,31 @@ export class Cgroups {
       } catch { /* not this cgroup version */ }
     }
     return 0;
+  }
+
+  /** Memory charged to the group now (page cache included), or null. */
+  memoryBytes(handle: CgroupHandle): number | null {
+    const dir = handle.dirs[0]!;
+    for (const file of ['memory.current', 'memory.usage_in_bytes']) {
+      try { return Number(readFileSync(join(dir, file), 'utf8')); } catch { /* other version */ }
+    }
+    return null;
+  }
+
+  /** CPU time used by the group: v2's cpu.stat, or the live processes' own counters on v1. */
+  cpuSeconds(handle: CgroupHandle): number | null {
+    try {
+      const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(handle.dirs[0]!, 'cpu.stat'), 'utf8'));
+      if (m) return Number(m[1]) / 1e6;
+    } catch { /* v1 */ }
+    let ticks = 0;
+    for (const pid of this.pids(handle)) {
+      try {
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
+      } catch { /* exited */ }
+    }
+    return ticks / CLOCK_TICKS_PER_SECOND;
   }
 
   /** Pids still in the sandbox's groups. */

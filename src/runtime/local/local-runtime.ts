@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, renameSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, readFileSync, renameSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
 import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError } from '../../errors.ts';
@@ -49,6 +50,8 @@ const EXEC_BACKSTOP_MS = 5_000;
 /** After an exec's process exits, how long its output pipes may stay open (a background child holding them). */
 const EXEC_DRAIN_MS = 200;
 const LOG_TAIL_BYTES = 4_000;
+/** At most this much log per read when following it. */
+const LOG_READ_MAX_BYTES = 256 * 1024;
 /** main.log is rotated (one old copy kept) at start once it is this big. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
@@ -65,6 +68,8 @@ export class LocalRuntime implements Runtime {
   private readonly asRoot = process.getuid?.() === 0;
   private readonly opts: LocalRuntimeOptions;
   private readonly bin: { bwrap: string; nsenter: string; env: string; timeout: string };
+  /** How main processes this gateway started have ended (bwrap passes on its child's status; 128+N is signal N). */
+  private readonly exits = new Map<string, { exitCode: number | null; signal: string | null }>();
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
@@ -145,6 +150,11 @@ export class LocalRuntime implements Runtime {
     } finally {
       closeSync(logFd);
     }
+    this.exits.delete(spec.sandboxID);
+    child.once('exit', (code, signal) => {
+      const bySignal = code !== null && code > 128 ? signalName(code - 128) : null;
+      this.exits.set(spec.sandboxID, { exitCode: bySignal ? null : code, signal: signal ?? bySignal });
+    });
     const spawnFailed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new RuntimeFailureError(`cannot spawn the sandbox: ${err.message}`))));
     spawnFailed.catch(() => {});
     child.unref();
@@ -254,6 +264,50 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  readLog(sandboxID: string, offset: number): { text: string; offset: number } {
+    let fd: number | undefined;
+    try {
+      fd = openSync(sandboxDirs(this.opts.dataDir, sandboxID).log, 'r');
+      const size = fstatSync(fd).size;
+      const from = offset > size ? 0 : offset; // rotated meanwhile: start over
+      const buf = Buffer.alloc(Math.min(size - from, LOG_READ_MAX_BYTES));
+      readSync(fd, buf, 0, buf.length, from);
+      return { text: buf.toString('utf8'), offset: from + buf.length };
+    } catch {
+      return { text: '', offset };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  async stopOrphan(sandboxID: string): Promise<number> {
+    // Without a record there are no pids: find the bwrap processes by the directory in their arguments.
+    const marker = `${sandboxDirs(this.opts.dataDir, sandboxID).base}/`;
+    let stopped = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let cmdline: string;
+      try { cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8'); } catch { continue; }
+      if (!cmdline.split('\0').some((arg) => arg.startsWith(marker))) continue;
+      try { process.kill(Number(entry), 'SIGKILL'); stopped++; } catch { /* gone */ }
+    }
+    return stopped;
+  }
+
+  lastExit(sandboxID: string) {
+    return this.exits.get(sandboxID);
+  }
+
+  oomKilled(spec: SandboxSpec): boolean {
+    const { cgroup } = spec.driverState as LocalDriverState;
+    return cgroup ? this.cgroups.oomKills(cgroup) > 0 : false;
+  }
+
+  usage(spec: SandboxSpec) {
+    const { cgroup } = spec.driverState as LocalDriverState;
+    return cgroup ? { memoryBytes: this.cgroups.memoryBytes(cgroup), cpuSeconds: this.cgroups.cpuSeconds(cgroup) } : { memoryBytes: null, cpuSeconds: null };
+  }
+
   /** Kills the sandbox's PID namespace (every process in it), then empties and removes its cgroups. */
   private async kill(sandboxID: string, state: LocalDriverState): Promise<void> {
     const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
@@ -318,6 +372,10 @@ export class LocalRuntime implements Runtime {
     if (this.asRoot) return this.opts.uidBase + spec.seq;
     return this.opts.isolation === 'bubblewrap' ? INSIDE_UID : process.getuid!();
   }
+}
+
+function signalName(n: number): string {
+  return Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 function envPairs(env: Record<string, string>): string[] {
