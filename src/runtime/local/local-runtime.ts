@@ -70,6 +70,8 @@ export class LocalRuntime implements Runtime {
   private readonly bin: { bwrap: string; nsenter: string; env: string; timeout: string };
   /** How main processes this gateway started have ended (bwrap passes on its child's status; 128+N is signal N). */
   private readonly exits = new Map<string, { exitCode: number | null; signal: string | null }>();
+  /** Whether the kernel OOM-killed something in a run whose cgroup is already gone. */
+  private readonly oomSeen = new Map<string, boolean>();
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
@@ -151,6 +153,7 @@ export class LocalRuntime implements Runtime {
       closeSync(logFd);
     }
     this.exits.delete(spec.sandboxID);
+    this.oomSeen.delete(spec.sandboxID);
     child.once('exit', (code, signal) => {
       const bySignal = code !== null && code > 128 ? signalName(code - 128) : null;
       this.exits.set(spec.sandboxID, { exitCode: bySignal ? null : code, signal: signal ?? bySignal });
@@ -300,7 +303,7 @@ export class LocalRuntime implements Runtime {
 
   oomKilled(spec: SandboxSpec): boolean {
     const { cgroup } = spec.driverState as LocalDriverState;
-    return cgroup ? this.cgroups.oomKills(cgroup) > 0 : false;
+    return this.oomSeen.get(spec.sandboxID) === true || (cgroup !== undefined && this.cgroups.oomKills(cgroup) > 0);
   }
 
   usage(spec: SandboxSpec) {
@@ -317,7 +320,11 @@ export class LocalRuntime implements Runtime {
       const target = this.opts.isolation === 'none' ? -p.pid : p.pid;
       try { process.kill(target, 'SIGKILL'); } catch { /* gone */ }
     }
-    if (state.cgroup) await this.cgroups.destroy(state.cgroup);
+    if (state.cgroup) {
+      // The group's OOM counter goes with it: keep the answer for the crash record.
+      if (this.cgroups.oomKills(state.cgroup) > 0) this.oomSeen.set(sandboxID, true);
+      await this.cgroups.destroy(state.cgroup);
+    }
     if (!(await waitUntilGone(procs, KILL_WAIT_MS))) {
       throw new RuntimeFailureError(`sandbox ${sandboxID}: processes ${procs.map((p) => p.pid).join(', ')} survived SIGKILL; check them with ps`);
     }
