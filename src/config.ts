@@ -67,6 +67,8 @@ const ConfigSchema = z.strictObject({
     defaultCpuCount: z.coerce.number().positive().default(1),
     /** Processes (and threads) one sandbox may hold at once: a fork bomb stays inside it. */
     maxProcesses: z.coerce.number().int().min(64).default(4096),
+    /** A running sandbox nobody has used (no HTTP request, no WebSocket frame) for this long is stopped; 0: never. */
+    idleStopSeconds: z.coerce.number().nonnegative().default(3600),
     /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
     startTimeoutSeconds: z.coerce.number().int().positive().default(120),
   }).prefault({}),

@@ -60,6 +60,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
+    idleStopMs: config.sandboxes.idleStopSeconds * 1000,
+    // Look for idle sandboxes often enough that a short idle limit is kept to within a quarter of itself.
+    reaperIntervalMs: Math.min(5_000, Math.max(200, (config.sandboxes.idleStopSeconds * 1000) / 4 || 5_000)),
     supervision: {
       backoffMs: config.supervisor.backoffSeconds.map((s) => s * 1000),
       resetAfterMs: config.supervisor.resetAfterSeconds * 1000,

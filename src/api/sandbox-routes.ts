@@ -28,6 +28,10 @@ const CreateSandboxBody = z.strictObject({
 
 const LOG_FOLLOW_INTERVAL_MS = 500;
 
+const TimeoutBody = z.strictObject({
+  timeout: number('a whole number of seconds from now, e.g. 3600 (0 removes the deadline)').int().min(0).max(MAX_TIMEOUT_S),
+});
+
 const LogsQuery = z.strictObject({
   tail: z.coerce.number().int().min(0).max(10_000).default(100),
   follow: z.enum(['true', 'false']).optional(),
@@ -121,6 +125,13 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     return view(record);
   });
 
+  /** Extends (or shortens) the sandbox's life: it ends `timeout` seconds from now; 0 removes the deadline. */
+  app.post<{ Params: { id: string } }>('/api/sandboxes/:id/timeout', async (request) => {
+    const { user } = principalOf(request);
+    const { timeout } = parseInput(TimeoutBody, request.body);
+    return view(sandboxes.setTimeout(user, request.params.id, timeout));
+  });
+
   app.get<{ Params: { id: string } }>('/api/sandboxes/:id/status', async (request) => {
     const { user } = principalOf(request);
     return sandboxes.status(user, request.params.id);
@@ -196,6 +207,8 @@ export function sandboxView(r: SandboxRecord, owner: string) {
     cpuCount: r.cpuCount,
     createdAt: r.createdAt,
     endAt: r.endAt,
+    lastActivityAt: r.lastActivityAt,
+    restarts: r.restarts,
     metadata: r.metadata,
     envVarNames: Object.keys(r.envVars),
     limits: r.limits,

@@ -135,7 +135,12 @@ export class SandboxProxy {
       req.url = upstreamPath;
       // No idle cut-off: an editor may sit quietly for hours.
       (socket as Socket).setTimeout?.(0);
-      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId, sandboxID: (route as ProxyRoute).sandboxID });
+      const sandboxID = (route as ProxyRoute).sandboxID;
+      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId, sandboxID });
+      // Activity is any frame, either way: reads from the browser, and writes to it (what the sandbox sends).
+      socket.on('data', () => this.deps.sandboxes.touch(sandboxID));
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => { this.deps.sandboxes.touch(sandboxID); return write(...args); }) as typeof socket.write;
       socket.once('close', () => this.sockets.delete(socket));
       this.proxy.ws(req, socket, head, { target: toTarget(endpoint) });
     })().catch((err) => {
@@ -165,10 +170,16 @@ export class SandboxProxy {
     const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
-      if (record.state === 'starting') throw new StartingError(`sandbox ${route.sandboxID} is starting`);
+      // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.
+      if ((record.state === 'stopped' || record.state === 'error') && req.method === 'GET' && wantsHtml(req)) {
+        await this.deps.sandboxes.startOnOpen(principal.user, route.sandboxID);
+        throw new StartingError(`sandbox ${route.sandboxID} was stopped and is starting again`);
+      }
+      if (record.state === 'starting' || record.state === 'restarting') throw new StartingError(`sandbox ${route.sandboxID} is ${record.state}`);
       throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
     }
     stripGatewayCredentials(req, this.trusted(req.socket.remoteAddress ?? '', 0));
+    this.deps.sandboxes.touch(route.sandboxID);
     (req as RoutedRequest).sandboxID = route.sandboxID;
     return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID), principal };
   }

@@ -44,10 +44,15 @@ export interface SandboxServiceOptions {
   log: Logger;
   defaults: { memoryMB: number; cpuCount: number };
   startTimeoutMs: number;
-  /** How often expired sandboxes are looked for. */
+  /** How often expired and idle sandboxes are looked for. */
   reaperIntervalMs?: number;
+  /** Stop a running sandbox after this long without activity at the proxy; 0: never. */
+  idleStopMs?: number;
   supervision?: SupervisionOptions;
 }
+
+/** Activity is noted in memory on every request and frame, and written to the store at most this often. */
+const ACTIVITY_FLUSH_MS = 5_000;
 
 /** Lines of output kept with a crash. */
 const CRASH_LOG_LINES = 50;
@@ -73,6 +78,9 @@ export class SandboxService {
   /** Restarts waiting out their back-off. */
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly supervision: SupervisionOptions;
+  /** Last activity per sandbox seen at the proxy (ms), not yet all written to the store. */
+  private readonly activity = new Map<string, number>();
+  private readonly activityFlushed = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
 
   constructor(opts: SandboxServiceOptions) {
@@ -224,6 +232,34 @@ export class SandboxService {
     return this.opts.runtime.readLog(sandboxID, offset);
   }
 
+  /** The proxy saw a request or a WebSocket frame for the sandbox. Cheap: called per frame. */
+  touch(sandboxID: string, now = Date.now()): void {
+    this.activity.set(sandboxID, now);
+    if (now - (this.activityFlushed.get(sandboxID) ?? 0) >= ACTIVITY_FLUSH_MS) this.flushActivity(sandboxID, now);
+  }
+
+  /**
+   * A browser opened the IDE of a sandbox that is not running: start it (as its
+   * owner would), so the "starting" page turns into the IDE by itself.
+   */
+  async startOnOpen(user: User, sandboxID: string): Promise<SandboxRecord> {
+    const record = this.getFor(user, sandboxID);
+    if (record.state !== 'stopped' && record.state !== 'error') return record;
+    this.opts.log.info({ sandboxID, by: user.username }, 'IDE opened while stopped: starting it');
+    return this.start(user, sandboxID);
+  }
+
+  /** Sets the timeout to `seconds` from now (E2B's semantics); 0 clears it. */
+  setTimeout(user: User, sandboxID: string, seconds: number): SandboxRecord {
+    this.getFor(user, sandboxID);
+    return this.opts.store.sandboxes.update(sandboxID, { endAt: seconds > 0 ? new Date(Date.now() + seconds * 1000).toISOString() : null })!;
+  }
+
+  private flushActivity(sandboxID: string, at: number): void {
+    this.activityFlushed.set(sandboxID, at);
+    this.opts.store.sandboxes.update(sandboxID, { lastActivityAt: new Date(at).toISOString() });
+  }
+
   /** Where a running sandbox's service listens; the proxy's only question to the service. */
   endpoint(sandboxID: string, service: string): Endpoint | undefined {
     return this.endpoints.get(sandboxID)?.[service];
@@ -333,6 +369,7 @@ export class SandboxService {
       }
       this.endpoints.set(sandboxID, result.endpoints);
       this.opts.store.sandboxes.update(sandboxID, { state: 'running', error: null, startedAt: new Date().toISOString() });
+      this.activity.set(sandboxID, Date.now());
       this.supervise(sandboxID);
       this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
     } catch (err) {
@@ -426,6 +463,7 @@ export class SandboxService {
     this.supervisors.delete(sandboxID);
     this.failures.delete(sandboxID);
     this.endpoints.delete(sandboxID);
+    this.activity.delete(sandboxID);
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopping' });
     try {
       await this.opts.runtime[how](this.spec(record));
@@ -437,11 +475,19 @@ export class SandboxService {
   }
 
   private reapExpired(): void {
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
+    const idleStopMs = this.opts.idleStopMs ?? 0;
     for (const record of this.opts.store.sandboxes.list()) {
-      if (!record.endAt || record.endAt > now || this.pending.has(record.sandboxID)) continue;
+      if (this.pending.has(record.sandboxID)) continue;
+      const last = this.activity.get(record.sandboxID) ?? Date.parse(record.lastActivityAt ?? record.startedAt ?? record.createdAt);
+      if (this.activity.has(record.sandboxID) && last > Date.parse(record.lastActivityAt ?? '1970-01-01')) this.flushActivity(record.sandboxID, last);
+      const expired = record.endAt !== null && record.endAt <= now;
+      const idle = idleStopMs > 0 && record.state === 'running' && nowMs - last >= idleStopMs;
+      if (!expired && !idle) continue;
       if (record.state !== 'running' && record.state !== 'starting' && record.state !== 'restarting') continue;
-      this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt }, 'sandbox timeout reached; stopping (files kept)');
+      this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt, idleSeconds: Math.round((nowMs - last) / 1000) },
+        expired ? 'sandbox timeout reached; stopping (files kept)' : 'sandbox idle; stopping (files kept; opening it starts it again)');
       this.starting.get(record.sandboxID)?.abort();
       this.cancelRestart(record.sandboxID);
       this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {

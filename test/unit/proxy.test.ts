@@ -65,12 +65,13 @@ test('a stopped sandbox answers 502: JSON for programs, a page for browsers; a d
   const json = await api.call('GET', `/vscode-proxy/${id}/`);
   assert.equal(json.status, 502);
   assert.match(json.body.message, /is stopped: start it/);
+  // A browser opening it starts it, and gets a page that refreshes itself until the IDE is there.
   const html = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
   assert.equal(html.status, 502);
   assert.match(html.headers.get('content-type')!, /text\/html/);
-  assert.match(await html.text(), /Workspace not reachable/);
-
-  await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
+  assert.equal(html.headers.get('refresh'), '2');
+  assert.match(await html.text(), /Starting your workspace/);
+  assert.equal((await gw.sandboxes.settled(id)).state, 'running');
   await runtime.closeAll(); // the process dies behind the gateway's back
   const dead = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
   assert.equal(dead.status, 502);

@@ -134,3 +134,15 @@ test('the supervisor notices a dead main process by itself and restarts it', asy
   await service.close();
   await runtime.closeAll();
 });
+
+test('the timeout can be extended from now, or removed', async () => {
+  const { runtime, owner, service } = setup();
+  const s = service.create(owner, { templateID: 'vscode', timeout: 60 });
+  await service.settled(s.sandboxID);
+  const extended = service.setTimeout(owner, s.sandboxID, 7200);
+  const left = Date.parse(extended.endAt!) - Date.now();
+  assert.ok(left > 7190_000 && left <= 7200_000, String(left));
+  assert.equal(service.setTimeout(owner, s.sandboxID, 0).endAt, null);
+  await service.close();
+  await runtime.closeAll();
+});

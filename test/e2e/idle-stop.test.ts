@@ -1,0 +1,59 @@
+// Idle stop against the real gateway and code-server: a sandbox nobody uses
+// stops by itself (files kept); opening its IDE starts it again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+
+let gw: RunningGateway;
+
+before(async () => {
+  const dataDir = tempDataDir();
+  writeFileSync(join(dataDir, 'codeyard.yaml'), 'sandboxes:\n  idleStopSeconds: 2\n');
+  gw = await startGatewayProcess({ dataDir });
+});
+
+after(async () => {
+  await gw?.destroy();
+});
+
+test('an idle sandbox stops by itself; opening its IDE starts it again', { timeout: 120_000 }, async () => {
+  const api = await Api.login(gw.url);
+  const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
+  await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'echo still-here > idle.txt' });
+  // Activity keeps it alive…
+  for (let i = 0; i < 6; i++) {
+    assert.notEqual((await api.call('GET', `/vscode-proxy/${id}/`)).status, 502);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal((await api.call('GET', `/api/sandboxes/${id}`)).body.state, 'running');
+  // …and without it, it stops.
+  let state = '';
+  for (let i = 0; i < 60 && state !== 'stopped'; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    state = (await api.call('GET', `/api/sandboxes/${id}`)).body.state;
+  }
+  assert.equal(state, 'stopped');
+  assert.deepEqual(sandboxProcesses(id), []);
+  const record = (await api.call('GET', `/api/sandboxes/${id}`)).body;
+  assert.ok(record.lastActivityAt, 'lastActivityAt recorded');
+
+  // A browser opening the IDE gets the "starting" page, which turns into the IDE.
+  const opening = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { cookie: api.headers.cookie!, accept: 'text/html' } });
+  assert.equal(opening.status, 502);
+  assert.equal(opening.headers.get('refresh'), '2');
+  assert.match(await opening.text(), /Starting your workspace/);
+  for (let i = 0; i < 100 && state !== 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = (await api.call('GET', `/api/sandboxes/${id}`)).body.state;
+  }
+  assert.equal(state, 'running');
+  const page = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
+  assert.ok(page.status === 200 || page.status === 302, String(page.status));
+  assert.equal((await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'cat idle.txt' })).body.stdout, 'still-here\n');
+  // A program (no text/html) asking for a stopped IDE does not start it.
+  await api.call('POST', `/api/sandboxes/${id}/stop`);
+  assert.equal((await api.call('GET', `/vscode-proxy/${id}/`)).status, 502);
+  assert.equal((await api.call('GET', `/api/sandboxes/${id}`)).body.state, 'stopped');
+});
