@@ -59,7 +59,7 @@ const ConfigSchema = z.strictObject({
     /** How often a running sandbox's process is checked… */
     checkIntervalMs: z.coerce.number().int().min(10).default(1000),
     /** …and how often its health endpoint is probed, and how many failures mean "hung". */
-    healthIntervalSeconds: z.coerce.number().positive().default(10),
+    healthIntervalSeconds: z.coerce.number().positive().default(5),
     healthFailures: z.coerce.number().int().min(1).default(3),
   }).prefault({}),
   sandboxes: z.strictObject({

@@ -35,7 +35,7 @@ export interface SupervisionOptions {
 
 export const DEFAULT_SUPERVISION: SupervisionOptions = {
   backoffMs: [30_000, 60_000, 120_000], resetAfterMs: 30_000, maxFailures: 5,
-  checkIntervalMs: 1_000, healthIntervalMs: 10_000, healthFailures: 3,
+  checkIntervalMs: 1_000, healthIntervalMs: 5_000, healthFailures: 3,
 };
 
 export interface SandboxServiceOptions {

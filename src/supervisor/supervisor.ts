@@ -46,7 +46,9 @@ export class Supervisor {
     if (this.stopped) return;
     try {
       if (!(await this.opts.isAlive())) return this.die('exited');
-      if (Date.now() - this.lastHealthAt >= this.opts.healthIntervalMs) {
+      // Healthy: probe every healthIntervalMs. After a failed probe, probe at every tick,
+      // so a dead server is confirmed in seconds rather than in healthFailures × interval.
+      if (this.failures > 0 || Date.now() - this.lastHealthAt >= this.opts.healthIntervalMs) {
         this.lastHealthAt = Date.now();
         const ok = await this.opts.isHealthy();
         this.health = { ok, checkedAt: new Date().toISOString() };

@@ -146,3 +146,20 @@ test('the timeout can be extended from now, or removed', async () => {
   await service.close();
   await runtime.closeAll();
 });
+
+test('a server that stops answering is confirmed dead within a few checks, not a few health intervals', async () => {
+  const { runtime, owner, service } = setup({
+    supervision: { backoffMs: [20], resetAfterMs: 60_000, maxFailures: 5, checkIntervalMs: 20, healthIntervalMs: 200, healthFailures: 3 },
+  });
+  const s = service.create(owner, { templateID: 'vscode' });
+  await service.settled(s.sandboxID);
+  runtime.unhealthy.add(s.sandboxID); // alive, but answering 503
+  const t0 = Date.now();
+  let record = await service.settled(s.sandboxID);
+  for (let i = 0; i < 200 && record.restarts === 0; i++) { await sleep(10); record = await service.settled(s.sandboxID); }
+  assert.equal(record.restarts, 1);
+  assert.ok(Date.now() - t0 < 200 + 3 * 20 + 300, `took ${Date.now() - t0} ms`);
+  assert.match(record.lastCrash ? 'crash recorded' : '', /crash recorded/);
+  await service.close();
+  await runtime.closeAll();
+});
