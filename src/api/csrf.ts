@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { ForbiddenError } from '../errors.ts';
+import { originMatches } from '../auth/origin.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -13,12 +14,7 @@ export function assertSameOrigin(request: FastifyRequest, publicHost: string | u
   if (SAFE_METHODS.has(request.method)) return;
   const origin = request.headers.origin;
   if (origin !== undefined) {
-    let parsed: URL | undefined;
-    try { parsed = new URL(origin); } catch { parsed = undefined; }
-    // Compared as URL hosts, so an explicit default port (":80") equals none.
-    const hostOf = (h: string) => { try { return new URL(`${parsed!.protocol}//${h}`).host; } catch { return undefined; } };
-    const expected = new Set([request.host, publicHost].filter((h): h is string => !!h).map(hostOf));
-    if (!parsed || !expected.has(parsed.host)) {
+    if (!originMatches(origin, [request.host, publicHost])) {
       throw new ForbiddenError(`cross-site request refused: Origin ${JSON.stringify(origin)} is not this gateway; use an API key for programs`);
     }
     return;

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { Principal } from '../auth/auth-service.ts';
 import { GATEWAY_COOKIES, IDE_SESSION_COOKIE } from '../auth/cookies.ts';
+import { originMatches } from '../auth/origin.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -127,7 +128,7 @@ export class SandboxProxy {
     (async () => {
       // A page on another origin (another port, a sibling subdomain) must not ride the user's cookies into a terminal.
       const origin = req.headers.origin;
-      if (origin !== undefined && !sameHost(origin, [this.deps.publicHost(), req.headers.host ?? ''])) {
+      if (origin !== undefined && !originMatches(origin, [this.deps.publicHost(), req.headers.host])) {
         throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
       }
       const { upstreamPath, endpoint, principal } = await this.resolve(req, route);
@@ -231,13 +232,6 @@ function takeToken(url: string): { token: string | undefined; rest: string } {
   params.delete('token');
   const query = params.toString();
   return { token, rest: url.slice(0, q) + (query ? `?${query}` : '') };
-}
-
-/** Whether `origin`'s host is one of `hosts` (compared as URL hosts, so ":80" on http equals none). */
-function sameHost(origin: string, hosts: string[]): boolean {
-  let parsed: URL;
-  try { parsed = new URL(origin); } catch { return false; }
-  return hosts.some((h) => { try { return new URL(`${parsed.protocol}//${h}`).host === parsed.host; } catch { return false; } });
 }
 
 /** The segment after the prefix, quoted for an error message. */
