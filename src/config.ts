@@ -72,6 +72,11 @@ const ConfigSchema = z.strictObject({
     /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
     startTimeoutSeconds: z.coerce.number().int().positive().default(120),
   }).prefault({}),
+  /** Per-template settings, by template ID. */
+  templates: z.record(z.string(), z.strictObject({
+    /** On timeout: `stop` (keep it, files and all) or `delete`. Default: stop with a persistent workspace, delete with a throwaway one. */
+    onExpiry: z.enum(['stop', 'delete']).optional(),
+  })).default({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -10,6 +10,8 @@ import { IdeTokens, loadOrCreateSecret } from './auth/ide-tokens.ts';
 import { UserService } from './auth/user-service.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { SandboxService } from './sandboxes/sandbox-service.ts';
+import { WorkspaceService } from './workspaces/workspace-service.ts';
+import { findTemplate, templateIDs } from './templates/catalog.ts';
 import { LocalRuntime } from './runtime/local/local-runtime.ts';
 import type { Runtime } from './runtime/interface.ts';
 import { SandboxProxy } from './proxy/sandbox-proxy.ts';
@@ -56,7 +58,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   await bootstrapAdmin({ store, auth, dataDir: config.dataDir, log, envPassword: env.CODEYARD_ADMIN_PASSWORD });
 
   const runtime = opts.runtime ?? createRuntime(config, log);
+  const workspaces = new WorkspaceService({ store, dataDir: config.dataDir, log: log.child({ component: 'workspaces' }) });
   const sandboxes = new SandboxService({
+    workspaces,
+    onExpiry: templateExpiry(config),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
@@ -74,7 +79,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   await sandboxes.reconcile();
   sandboxes.startReaper();
-  const users = new UserService(store, auth, sandboxes);
+  const users = new UserService(store, auth, sandboxes, workspaces);
   auth.sweep();
   const sessionSweeper = setInterval(() => auth.sweep(), SESSION_SWEEP_MS);
   sessionSweeper.unref();
@@ -82,7 +87,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
   const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy, publicHost: () => new URL(baseUrl()).host, audit });
-  const app = buildApp({ auth, users, sandboxes, store, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
+  const app = buildApp({ auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
 
   if (opts.listen !== false) {
     await app.listen({ host: config.host, port: config.port });
@@ -104,6 +109,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       store.close();
     },
   };
+}
+
+/** `templates.<id>.onExpiry` from the config; a template ID this version lacks is a config error. */
+function templateExpiry(config: Config): Record<string, 'stop' | 'delete' | undefined> {
+  for (const id of Object.keys(config.templates)) {
+    if (!findTemplate(id)) throw new SetupError(`config templates.${id}: no such template; available: ${templateIDs().join(', ')}`);
+  }
+  return Object.fromEntries(Object.entries(config.templates).map(([id, t]) => [id, t.onExpiry]));
 }
 
 function createRuntime(config: Config, log: Logger): Runtime {

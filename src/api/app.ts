@@ -17,12 +17,18 @@ import { sandboxRoutes } from './sandbox-routes.ts';
 import { loginRoutes } from './login-routes.ts';
 import { userRoutes } from './user-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { workspaceRoutes } from './workspace-routes.ts';
+import { backupRoutes } from './backup-routes.ts';
+import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 
 export interface AppDeps {
   auth: AuthService;
   users: UserService;
   sandboxes: SandboxService;
+  workspaces: WorkspaceService;
   store: Store;
+  /** Where backups are staged. */
+  dataDir: string;
   audit: AuditLog;
   log: Logger;
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
@@ -85,6 +91,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
   userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });
   auditRoutes(app, deps.store);
+  workspaceRoutes(app, { workspaces: deps.workspaces, store: deps.store, audit: deps.audit });
+  backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
   sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
   return app;
 }

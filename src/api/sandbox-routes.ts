@@ -1,5 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { CodeyardError } from '../errors.ts';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
@@ -8,6 +7,7 @@ import type { AuthService } from '../auth/auth-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { envVarsSchema, number, parseInput, text } from './validation.ts';
 import { principalOf } from './principal.ts';
+import { auditedBy } from './audited.ts';
 import { ideProxyPath } from '../proxy/routes.ts';
 import { listTemplates, templateIDs } from '../templates/catalog.ts';
 
@@ -24,6 +24,7 @@ const CreateSandboxBody = z.strictObject({
   timeout: number('a whole number of seconds, e.g. 3600').int().min(1).max(MAX_TIMEOUT_S).optional(),
   metadata: z.record(text().max(256), text().max(4096)).optional(),
   envVars: envVarsSchema.optional(),
+  workspace: z.union([text().min(1).max(64), z.null()], { error: 'expected a workspace name, or null for a throwaway workspace' }).optional(),
 });
 
 const LOG_FOLLOW_INTERVAL_MS = 500;
@@ -61,19 +62,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
   const { sandboxes, store, auth, audit } = deps;
   const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
 
-  /** Runs `op` and records it: ok with `details(result)`, denied for a refusal, failed for our fault. */
-  const audited = async <T>(request: FastifyRequest, action: string, target: string | null, op: () => Promise<T>, details: (r: T) => Record<string, unknown> = () => ({})): Promise<T> => {
-    const actor = principalOf(request).user.username;
-    try {
-      const result = await op();
-      audit.record({ actor, ip: request.ip, action, target: target ?? (result as { sandboxID?: string })?.sandboxID ?? null, details: details(result) });
-      return result;
-    } catch (err) {
-      const status = err instanceof CodeyardError ? err.status : 500;
-      audit.record({ actor, ip: request.ip, action, target, outcome: status < 500 ? 'denied' : 'failed', details: { reason: (err as Error).message.slice(0, 300) } });
-      throw err;
-    }
-  };
+  const audited = auditedBy(audit);
 
   app.get('/api/templates', async () => listTemplates());
 
@@ -82,7 +71,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     const input = parseInput(CreateSandboxBody, request.body);
     let record = await audited(request, 'sandbox.create', null, async () => sandboxes.create(user, input),
-      (r) => ({ templateID: r.templateID, memoryMB: r.memoryMB, cpuCount: r.cpuCount }));
+      (r) => ({ templateID: r.templateID, memoryMB: r.memoryMB, cpuCount: r.cpuCount, workspace: r.workspace?.name ?? null }));
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return reply.status(201).send(view(record));
   });
@@ -208,6 +197,7 @@ export function sandboxView(r: SandboxRecord, owner: string) {
     createdAt: r.createdAt,
     endAt: r.endAt,
     lastActivityAt: r.lastActivityAt,
+    workspace: r.workspace?.name ?? null,
     restarts: r.restarts,
     metadata: r.metadata,
     envVarNames: Object.keys(r.envVars),

@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.ts';
 import type { Role, User, UserLimits } from '../store/users.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import type { AuthService } from './auth-service.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.ts';
 
@@ -24,11 +25,13 @@ export class UserService {
   private readonly store: Store;
   private readonly auth: AuthService;
   private readonly sandboxes: SandboxService;
+  private readonly workspaces: WorkspaceService;
 
-  constructor(store: Store, auth: AuthService, sandboxes: SandboxService) {
+  constructor(store: Store, auth: AuthService, sandboxes: SandboxService, workspaces: WorkspaceService) {
     this.store = store;
     this.auth = auth;
     this.sandboxes = sandboxes;
+    this.workspaces = workspaces;
   }
 
   async create(input: NewUser): Promise<User> {
@@ -100,7 +103,10 @@ export class UserService {
       if (purge) await this.sandboxes.delete(actor, s.sandboxID);
       else if (s.state !== 'stopped') { await this.sandboxes.stop(actor, s.sandboxID); stopped++; }
     }
-    if (purge) this.store.users.purge(user.id);
+    if (purge) {
+      this.workspaces.purgeUser(user);
+      this.store.users.purge(user.id);
+    }
     return { sandboxesStopped: stopped, sandboxesDeleted: purge ? owned.length : 0 };
   }
 

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
@@ -22,10 +24,30 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body);
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : undefined;
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${data?.message ?? text}`);
+    return data as T;
+  }
+
+  /** Streams the answer's body into `file` (created 0600; replaced only once the download is whole). */
+  async download(method: string, path: string, file: string): Promise<{ bytes: number; headers: Headers }> {
+    const res = await this.send(method, path);
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      throw new Error(`${method} ${path}: ${res.status} ${(text && JSON.parse(text).message) ?? ''}`);
+    }
+    const partial = `${file}.partial`;
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(partial, { mode: 0o600 }));
+    renameSync(partial, file);
+    return { bytes: statSync(file).size, headers: res.headers };
+  }
+
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     if (!this.headers['x-api-key'] && !this.headers.cookie) await this.loginAsAdmin();
-    let res: Response;
     try {
-      res = await fetch(this.base + path, {
+      return await fetch(this.base + path, {
         method,
         headers: { ...this.headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -33,10 +55,6 @@ export class ApiClient {
     } catch (err) {
       throw new Error(`cannot reach the gateway at ${this.base} (${(err as Error).cause ?? (err as Error).message}): is \`codeyard serve\` running? (--url to point elsewhere)`);
     }
-    const text = await res.text();
-    const data = text ? JSON.parse(text) : undefined;
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${data?.message ?? text}`);
-    return data as T;
   }
 
   private async loginAsAdmin(): Promise<void> {

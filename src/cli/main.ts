@@ -6,6 +6,7 @@ import { runSetup } from './setup.ts';
 import { runDoctor } from './doctor.ts';
 import { sandboxCommands } from './sandbox.ts';
 import { userCommands } from './user.ts';
+import { backupCommands } from './backup.ts';
 
 export type GlobalFlags = ConfigSources;
 
@@ -33,6 +34,7 @@ program.command('doctor').description('check everything `serve` needs and say wh
   .action(async () => { process.exitCode = await runDoctor(globals()); });
 sandboxCommands(program, globals);
 userCommands(program, globals);
+backupCommands(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -20,10 +20,20 @@ export interface ServiceSpec {
   healthPath: string;
 }
 
+/** A persistent workspace, as storage knows it: `<dataDir>/users/<owner>/<name>/{workspace,config}` locally. */
+export interface WorkspaceRef {
+  owner: string;
+  name: string;
+}
+
 export interface SandboxSpec {
   sandboxID: string;
-  /** Small stable number per sandbox; local driver derives the host uid from it. */
+  /** Small stable number per sandbox, never reused. */
   seq: number;
+  /** The owner's user id: the local driver derives the host uid from it, so a user's files keep one owner across sandboxes. */
+  ownerId: number;
+  /** The persistent workspace mounted as home and workspace; null: throwaway ones, deleted with the sandbox. */
+  workspace: WorkspaceRef | null;
   memoryMB: number;
   cpuCount: number;
   envVars: Record<string, string>;
@@ -84,6 +94,9 @@ export interface Runtime {
   lastExit(sandboxID: string): { exitCode: number | null; signal: string | null } | undefined;
   /** Whether the kernel OOM-killed a process of the sandbox during its current run. */
   oomKilled(spec: SandboxSpec): boolean;
+  /** Freezes every process of the sandbox (for a consistent snapshot of its files); false if it cannot. */
+  pause(spec: SandboxSpec): Promise<boolean>;
+  resume(spec: SandboxSpec): Promise<void>;
   /** What the sandbox uses now, where the driver can tell. */
   usage(spec: SandboxSpec): { memoryBytes: number | null; cpuSeconds: number | null };
 }

@@ -4,7 +4,8 @@ import type { CrashRecord, SandboxRecord } from '../store/sandboxes.ts';
 import type { User } from '../store/users.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec } from '../runtime/interface.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UpstreamUnavailableError } from '../errors.ts';
-import { findTemplate, templateIDs } from '../templates/catalog.ts';
+import { defaultOnExpiry, findTemplate, templateIDs } from '../templates/catalog.ts';
+import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import { probe, waitForHealthy } from '../supervisor/health.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { classifyCrash } from '../supervisor/crash-classifier.ts';
@@ -15,8 +16,10 @@ export interface CreateSandboxInput {
   name?: string;
   memoryMB?: number;
   cpuCount?: number;
-  /** Seconds until the sandbox is stopped (its files are kept). */
+  /** Seconds until the sandbox expires: stopped with a persistent workspace, deleted with a throwaway one (see onExpiry). */
   timeout?: number;
+  /** The persistent workspace to mount (created on first use); null: a throwaway one; absent: the template's default. */
+  workspace?: string | null;
   metadata?: Record<string, string>;
   envVars?: Record<string, string>;
 }
@@ -49,6 +52,9 @@ export interface SandboxServiceOptions {
   /** Stop a running sandbox after this long without activity at the proxy; 0: never. */
   idleStopMs?: number;
   supervision?: SupervisionOptions;
+  workspaces: WorkspaceService;
+  /** What expiry does, per template ID, where the config says (otherwise: defaultOnExpiry). */
+  onExpiry?: Record<string, 'stop' | 'delete' | undefined>;
 }
 
 /** Activity is noted in memory on every request and frame, and written to the store at most this often. */
@@ -96,6 +102,8 @@ export class SandboxService {
     const memoryMB = input.memoryMB ?? this.opts.defaults.memoryMB;
     const cpuCount = input.cpuCount ?? this.opts.defaults.cpuCount;
     this.checkQuota(owner, { memoryMB, cpuCount });
+    const workspaceName = input.workspace === undefined ? template.defaultWorkspace : input.workspace;
+    const workspace = workspaceName === null ? null : this.opts.workspaces.ensure(owner, workspaceName);
     const sandboxID = newSandboxID();
     const now = new Date();
     const record = this.opts.store.sandboxes.insert({
@@ -109,8 +117,9 @@ export class SandboxService {
       endAt: input.timeout ? new Date(now.getTime() + input.timeout * 1000).toISOString() : null,
       metadata: input.metadata ?? {},
       envVars: input.envVars ?? {},
+      workspaceId: workspace?.id ?? null,
     });
-    this.opts.log.info({ sandboxID, owner: owner.username, templateID: template.templateID }, 'sandbox created');
+    this.opts.log.info({ sandboxID, owner: owner.username, templateID: template.templateID, workspace: workspace?.name ?? null }, 'sandbox created');
     this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => { /* recorded as state=error */ });
     return record;
   }
@@ -223,6 +232,36 @@ export class SandboxService {
       health: this.supervisors.get(sandboxID)?.health ?? { ok: live, checkedAt: null },
       limits: { memoryMB: record.memoryMB, cpuCount: record.cpuCount, enforced: record.limits === 'enforced' },
       usage: live ? this.opts.runtime.usage(spec) : { memoryBytes: null, cpuSeconds: null },
+    };
+  }
+
+  /**
+   * Freezes every running sandbox that mounts the workspace, so its files can be
+   * copied as they were at one instant; supervision waits until `resume`.
+   * `paused` is false when some sandbox could not be frozen (no freezer cgroup).
+   */
+  async pauseWorkspace(workspaceId: number): Promise<{ paused: boolean; resume: () => Promise<void> }> {
+    const running = this.opts.store.sandboxes.list().filter((r) => r.workspace?.id === workspaceId && r.state === 'running');
+    const frozen: SandboxRecord[] = [];
+    let paused = true;
+    for (const record of running) {
+      this.supervisors.get(record.sandboxID)?.stop();
+      this.supervisors.delete(record.sandboxID);
+      if (await this.opts.runtime.pause(this.spec(record)).catch(() => false)) {
+        frozen.push(record);
+      } else {
+        paused = false;
+        this.supervise(record.sandboxID);
+      }
+    }
+    return {
+      paused,
+      resume: async () => {
+        for (const record of frozen) {
+          await this.opts.runtime.resume(this.spec(record)).catch((err) => this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'resuming a paused sandbox failed'));
+          if (this.opts.store.sandboxes.get(record.sandboxID)?.state === 'running') this.supervise(record.sandboxID);
+        }
+      },
     };
   }
 
@@ -485,15 +524,26 @@ export class SandboxService {
       const expired = record.endAt !== null && record.endAt <= now;
       const idle = idleStopMs > 0 && record.state === 'running' && nowMs - last >= idleStopMs;
       if (!expired && !idle) continue;
-      if (record.state !== 'running' && record.state !== 'starting' && record.state !== 'restarting') continue;
+      const action = expired ? this.onExpiry(record) : 'stop';
+      // A stopped throwaway sandbox past its timeout is deleted all the same; a stopped persistent one has nothing left to stop.
+      const active = record.state === 'running' || record.state === 'starting' || record.state === 'restarting';
+      if (!active && !(action === 'delete' && record.state !== 'stopping')) continue;
       this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt, idleSeconds: Math.round((nowMs - last) / 1000) },
-        expired ? 'sandbox timeout reached; stopping (files kept)' : 'sandbox idle; stopping (files kept; opening it starts it again)');
+        !expired ? 'sandbox idle; stopping (files kept; opening it starts it again)'
+          : action === 'delete' ? 'sandbox timeout reached; deleting it (throwaway workspace)' : 'sandbox timeout reached; stopping (files kept)');
       this.starting.get(record.sandboxID)?.abort();
       this.cancelRestart(record.sandboxID);
-      this.serialize(record.sandboxID, () => this.bringDown(record.sandboxID, 'stop')).catch((err) => {
-        this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'stopping expired sandbox failed');
+      this.serialize(record.sandboxID, async () => {
+        await this.bringDown(record.sandboxID, action === 'delete' ? 'remove' : 'stop');
+        if (action === 'delete') this.opts.store.sandboxes.delete(record.sandboxID);
+      }).catch((err) => {
+        this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, `${action === 'delete' ? 'deleting' : 'stopping'} expired sandbox failed`);
       });
     }
+  }
+
+  private onExpiry(record: SandboxRecord): 'stop' | 'delete' {
+    return this.opts.onExpiry?.[record.templateID] ?? defaultOnExpiry(record.workspace !== null);
   }
 
   /** Runs `op` after any operation already in flight for the sandbox. */
@@ -515,9 +565,12 @@ export class SandboxService {
   private spec(record: SandboxRecord): SandboxSpec {
     const template = findTemplate(record.templateID);
     if (!template) throw new ConflictError(`sandbox ${record.sandboxID} uses template "${record.templateID}", which this version no longer has`);
+    const owner = this.opts.store.users.byId(record.ownerId);
     return {
       sandboxID: record.sandboxID,
       seq: record.seq,
+      ownerId: record.ownerId,
+      workspace: record.workspace && owner ? { owner: owner.username, name: record.workspace.name } : null,
       memoryMB: record.memoryMB,
       cpuCount: record.cpuCount,
       envVars: record.envVars,

@@ -33,6 +33,8 @@ export interface SandboxRecord {
   restarts: number;
   lastCrash: CrashRecord | null;
   lastActivityAt: string | null;
+  /** The persistent workspace it mounts; null: a throwaway one, deleted with it. */
+  workspace: { id: number; name: string } | null;
 }
 
 interface Row {
@@ -40,6 +42,7 @@ interface Row {
   memory_mb: number; cpu_count: number; created_at: string; end_at: string | null; metadata: string;
   env_vars: string; error: string | null; limits: 'enforced' | 'not-enforced'; driver_state: string;
   started_at: string | null; restarts: number; last_crash: string | null; last_activity_at: string | null;
+  workspace_id: number | null; workspace_name: string | null;
 }
 
 const toRecord = (r: Row): SandboxRecord => ({
@@ -49,9 +52,12 @@ const toRecord = (r: Row): SandboxRecord => ({
   driverState: JSON.parse(r.driver_state),
   startedAt: r.started_at, restarts: r.restarts, lastCrash: r.last_crash ? JSON.parse(r.last_crash) : null,
   lastActivityAt: r.last_activity_at,
+  workspace: r.workspace_id !== null && r.workspace_name !== null ? { id: r.workspace_id, name: r.workspace_name } : null,
 });
 
-export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits' | 'driverState' | 'startedAt' | 'restarts' | 'lastCrash' | 'lastActivityAt'>;
+const SELECT = 'SELECT s.*, w.name AS workspace_name FROM sandboxes s LEFT JOIN workspaces w ON w.id = s.workspace_id';
+
+export type NewSandbox = Omit<SandboxRecord, 'seq' | 'state' | 'error' | 'limits' | 'driverState' | 'startedAt' | 'restarts' | 'lastCrash' | 'lastActivityAt' | 'workspace'> & { workspaceId: number | null };
 
 export class SandboxStore {
   private readonly db: Db;
@@ -59,14 +65,14 @@ export class SandboxStore {
 
   constructor(db: Db) {
     this.db = db;
-    this.getStmt = db.prepare('SELECT * FROM sandboxes WHERE id = ?');
+    this.getStmt = db.prepare(`${SELECT} WHERE s.id = ?`);
   }
 
   insert(s: NewSandbox): SandboxRecord {
-    this.db.prepare(`INSERT INTO sandboxes (id, template_id, name, owner_id, state, memory_mb, cpu_count, created_at, end_at, metadata, env_vars)
-      VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?)`)
+    this.db.prepare(`INSERT INTO sandboxes (id, template_id, name, owner_id, state, memory_mb, cpu_count, created_at, end_at, metadata, env_vars, workspace_id)
+      VALUES (?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`)
       .run(s.sandboxID, s.templateID, s.name, s.ownerId, s.memoryMB, s.cpuCount, s.createdAt, s.endAt,
-        JSON.stringify(s.metadata), JSON.stringify(s.envVars));
+        JSON.stringify(s.metadata), JSON.stringify(s.envVars), s.workspaceId);
     return this.get(s.sandboxID)!;
   }
 
@@ -77,8 +83,8 @@ export class SandboxStore {
 
   list(ownerId?: number): SandboxRecord[] {
     const rows = ownerId === undefined
-      ? this.db.prepare('SELECT * FROM sandboxes ORDER BY seq').all()
-      : this.db.prepare('SELECT * FROM sandboxes WHERE owner_id = ? ORDER BY seq').all(ownerId);
+      ? this.db.prepare(`${SELECT} ORDER BY s.seq`).all()
+      : this.db.prepare(`${SELECT} WHERE s.owner_id = ? ORDER BY s.seq`).all(ownerId);
     return (rows as Row[]).map(toRecord);
   }
 

@@ -5,6 +5,7 @@ import { ApiKeyStore } from './api-keys.ts';
 import { SessionStore } from './sessions.ts';
 import { SandboxStore } from './sandboxes.ts';
 import { AuditStore } from './audit.ts';
+import { WorkspaceStore } from './workspaces.ts';
 
 /** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
 export class Store {
@@ -13,6 +14,7 @@ export class Store {
   readonly sessions: SessionStore;
   readonly sandboxes: SandboxStore;
   readonly audit: AuditStore;
+  readonly workspaces: WorkspaceStore;
 
   readonly db: Db;
 
@@ -23,6 +25,7 @@ export class Store {
     this.sessions = new SessionStore(db);
     this.sandboxes = new SandboxStore(db);
     this.audit = new AuditStore(db);
+    this.workspaces = new WorkspaceStore(db);
   }
 
   static open(dataDir: string): Store {

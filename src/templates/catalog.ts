@@ -5,6 +5,18 @@ export interface Template {
   description: string;
   command: (layout: SandboxLayout) => string[];
   services: Record<string, ServiceSpec>;
+  /** The workspace a sandbox mounts when its creator names none; null: a throwaway one. */
+  defaultWorkspace: string | null;
+}
+
+/**
+ * What happens when a sandbox's timeout passes: one with a persistent workspace
+ * is stopped (nothing of the user's is lost, opening it starts it again); one
+ * with a throwaway workspace is deleted, like E2B's. `templates.<id>.onExpiry`
+ * in the config overrides it per template.
+ */
+export function defaultOnExpiry(hasPersistentWorkspace: boolean): 'stop' | 'delete' {
+  return hasPersistentWorkspace ? 'stop' : 'delete';
 }
 
 const vscode: Template = {
@@ -23,6 +35,7 @@ const vscode: Template = {
     l.workspace,
   ],
   services: { ide: { socketName: 'ide.sock', healthPath: '/healthz' } },
+  defaultWorkspace: 'default',
 };
 
 const TEMPLATES = new Map<string, Template>([[vscode.templateID, vscode]]);

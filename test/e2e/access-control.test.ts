@@ -223,10 +223,11 @@ test('deleting a user stops their real sandbox and keeps its files; purging dele
   assert.equal((await admin.call('DELETE', '/api/users/dora')).status, 204);
   assert.equal((await admin.call('GET', `/api/sandboxes/${box}`)).body.state, 'stopped');
   assert.deepEqual(sandboxProcesses(box), []);
-  assert.equal(readFileSync(join(gw.dataDir, 'sandboxes', box, 'workspace', 'notes.txt'), 'utf8'), 'keep-me\n');
+  assert.equal(readFileSync(join(gw.dataDir, 'users', 'dora', 'default', 'workspace', 'notes.txt'), 'utf8'), 'keep-me\n');
   assert.equal((await dora.call('GET', '/api/me')).status, 401);
   assert.equal((await admin.call('DELETE', '/api/users/dora?purge=true')).status, 204);
   assert.equal(existsSync(join(gw.dataDir, 'sandboxes', box)), false);
+  assert.equal(existsSync(join(gw.dataDir, 'users', 'dora')), false, 'purge deletes the workspaces too');
   const trail = (await admin.call('GET', '/api/audit?action=user.&limit=10')).body as { action: string; target: string; details: { purge: boolean } }[];
   assert.deepEqual(trail.filter((e) => e.target === 'dora').map((e) => [e.action, e.details.purge]), [['user.delete', true], ['user.delete', false], ['user.create', undefined]]);
 });

@@ -38,7 +38,7 @@ test(asRoot ? 'as root, isolation none is refused: the gateway exits naming the 
     assert.equal(r.body.state, 'running', r.text);
     const id = r.body.sandboxID;
     const ex = await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'pwd; echo $MINE; env | grep -c CODEYARD_ || true' });
-    assert.equal(ex.body.stdout, `${gw.dataDir}/sandboxes/${id}/workspace\nyes\n0\n`);
+    assert.equal(ex.body.stdout, `${gw.dataDir}/users/admin/default/workspace\nyes\n0\n`);
     const page = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
     assert.equal(page.status, 200);
     assert.equal((await api.call('DELETE', `/api/sandboxes/${id}`)).status, 204);

@@ -19,9 +19,12 @@ const exec = async (id: string, cmd: string | string[], extra: Record<string, un
 before(async () => {
   gw = await startGatewayProcess({ env: { CODEYARD_SECRET_CANARY: 'gateway-secret-canary' } });
   api = await Api.login(gw.url);
+  // a belongs to another user; b is the admin's, on a throwaway workspace.
+  assert.equal((await api.call('POST', '/api/users', { username: 'ann', password: 'ann-password-1', limits: {} })).status, 201);
+  const ann = await Api.login(gw.url, 'ann', 'ann-password-1');
   const [ra, rb] = await Promise.all([
-    api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'a', memoryMB: 768 }),
-    api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'b', envVars: { GREETING: 'hi-from-b' } }),
+    ann.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'a', memoryMB: 768 }),
+    api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'b', workspace: null, envVars: { GREETING: 'hi-from-b' } }),
   ]);
   assert.equal(ra.body.state, 'running', ra.text);
   assert.equal(rb.body.state, 'running', rb.text);
@@ -63,7 +66,7 @@ test("a sandbox sees only its own processes and none of the gateway's environmen
   assert.ok(!ps!.includes('codeyard serve') && !ps!.includes('src/cli/main.ts'), 'gateway process visible:\n' + ps);
   assert.ok(!env!.includes('gateway-secret-canary') && !env!.includes('CODEYARD_ADMIN_PASSWORD'), env);
   assert.equal(canaries!.trim(), '0');
-  // Different sandboxes run as different host uids.
+  // Different users' sandboxes run as different host uids.
   const uidA = (await exec(a, 'id -u')).stdout.trim();
   const uidB = (await exec(b, 'id -u')).stdout.trim();
   assert.notEqual(uidA, uidB);
@@ -130,7 +133,7 @@ test('envVars apply only after privileges are dropped: PATH cannot hijack the sa
   await api.call('POST', `/api/sandboxes/${id}/stop`);
   const restarted = await api.call('POST', `/api/sandboxes/${id}/start?wait=true`);
   assert.ok(['running', 'error'].includes(restarted.body.state), restarted.text);
-  const files = await readFileSyncSafe(`${gw.dataDir}/sandboxes/${id}/workspace/hijacked`);
+  const files = await readFileSyncSafe(`${gw.dataDir}/users/admin/default/workspace/hijacked`);
   assert.ok(!files.split('\n').includes('0'), `a user-planted binary ran as root: uids ${JSON.stringify(files)}`);
   await api.call('DELETE', `/api/sandboxes/${id}`);
 });

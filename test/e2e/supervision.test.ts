@@ -81,7 +81,7 @@ test('a main process that cannot find a module is classified missing_dependency,
 
 test('a main process killed by the memory limit is classified oom', { timeout: 120_000 }, async () => {
   // The preload is missing at first (one missing_dependency crash); once it exists the next restart allocates past memoryMB.
-  const id = (await api.call('POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: 256, envVars: { NODE_OPTIONS: '--require /home/coder/workspace/hog.js' } })).body.sandboxID;
+  const id = (await api.call('POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: 256, workspace: null, envVars: { NODE_OPTIONS: '--require /home/coder/workspace/hog.js' } })).body.sandboxID;
   writeFileSync(join(gw.dataDir, 'sandboxes', id, 'workspace', 'hog.js'), 'const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(32 << 20, 1));\n', { mode: 0o644 });
   const s = await waitFor('an oom crash', () => status(id), (x) => x.lastCrash?.classification === 'oom', 60_000);
   assert.equal(s.lastCrash.signal, 'SIGKILL');

@@ -17,7 +17,9 @@ export class FakeRuntime implements Runtime {
   readonly unhealthy = new Set<string>();
   calls: string[] = [];
 
-  async create(spec: SandboxSpec): Promise<void> { this.calls.push(`create ${spec.sandboxID}`); }
+  /** The last spec each sandbox was created with. */
+  readonly specs = new Map<string, SandboxSpec>();
+  async create(spec: SandboxSpec): Promise<void> { this.calls.push(`create ${spec.sandboxID}`); this.specs.set(spec.sandboxID, spec); }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
     this.calls.push(`start ${spec.sandboxID}`);
@@ -81,6 +83,9 @@ export class FakeRuntime implements Runtime {
   lastExit() { return { exitCode: 1, signal: null }; }
   oomKilled(): boolean { return false; }
   usage() { return { memoryBytes: null, cpuSeconds: null }; }
+  readonly paused = new Set<string>();
+  async pause(spec: SandboxSpec): Promise<boolean> { this.paused.add(spec.sandboxID); return true; }
+  async resume(spec: SandboxSpec): Promise<void> { this.paused.delete(spec.sandboxID); }
 
   logTail(): string { return 'fake log: main process exited'; }
 }

@@ -6,13 +6,19 @@ import { pino } from 'pino';
 import { SandboxService } from '../../src/sandboxes/sandbox-service.ts';
 import { Store } from '../../src/store/store.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { WorkspaceService } from '../../src/workspaces/workspace-service.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const workspacesFor = (store: Store) => new WorkspaceService({ store, dataDir: mkdtempSync(join(tmpdir(), 'codeyard-ws-')), log: pino({ level: 'silent' }) });
 
 const setup = (over: Partial<ConstructorParameters<typeof SandboxService>[0]> = {}) => {
   const store = Store.inMemory();
   const runtime = new FakeRuntime();
   const owner = store.users.create('dan', 'h', 'user');
   const service = new SandboxService({
-    store, runtime, log: pino({ level: 'silent' }), defaults: { memoryMB: 512, cpuCount: 1 }, startTimeoutMs: 60_000, ...over,
+    store, runtime, workspaces: workspacesFor(store), log: pino({ level: 'silent' }), defaults: { memoryMB: 512, cpuCount: 1 }, startTimeoutMs: 60_000, ...over,
   });
   return { store, runtime, owner, service };
 };
@@ -43,7 +49,7 @@ test('stop during start ends stopped, and a later start runs', async () => {
   await runtime.closeAll();
 });
 
-test('a sandbox past its timeout is stopped (files kept); starting it again clears the old deadline', async () => {
+test('a sandbox with a persistent workspace is stopped at its timeout (files kept); starting it again clears the old deadline', async () => {
   const { runtime, owner, service } = setup({ reaperIntervalMs: 30 });
   service.startReaper();
   const s = service.create(owner, { templateID: 'vscode', timeout: 1 });
@@ -57,6 +63,43 @@ test('a sandbox past its timeout is stopped (files kept); starting it again clea
   assert.equal(again.endAt, null);
   await sleep(150);
   assert.equal((await service.settled(s.sandboxID)).state, 'running', 'the reaper must not stop it again');
+  await service.close();
+  await runtime.closeAll();
+});
+
+test('a throwaway sandbox is deleted at its timeout; templates.<id>.onExpiry overrides either way', async () => {
+  const { runtime, owner, service, store } = setup({ reaperIntervalMs: 30 });
+  service.startReaper();
+  const throwaway = service.create(owner, { templateID: 'vscode', timeout: 1, workspace: null });
+  assert.equal(throwaway.workspace, null);
+  assert.equal((await service.settled(throwaway.sandboxID)).state, 'running');
+  await sleep(1300);
+  await service.settled(throwaway.sandboxID).catch(() => {});
+  assert.equal(store.sandboxes.get(throwaway.sandboxID), undefined, 'deleted, record and all');
+  assert.ok(runtime.calls.includes(`remove ${throwaway.sandboxID}`));
+  await service.close();
+
+  const keep = setup({ reaperIntervalMs: 30, onExpiry: { vscode: 'stop' } });
+  keep.service.startReaper();
+  const kept = keep.service.create(keep.owner, { templateID: 'vscode', timeout: 1, workspace: null });
+  await keep.service.settled(kept.sandboxID);
+  await sleep(1300);
+  assert.equal((await keep.service.settled(kept.sandboxID)).state, 'stopped');
+  await keep.service.close();
+  await keep.runtime.closeAll();
+  await runtime.closeAll();
+});
+
+test('sandboxes mount the user\'s default workspace unless told otherwise; a workspace in use cannot be deleted', async () => {
+  const { runtime, owner, service, store } = setup();
+  const a = service.create(owner, { templateID: 'vscode' });
+  const b = service.create(owner, { templateID: 'vscode', workspace: 'project-x' });
+  assert.equal(a.workspace?.name, 'default');
+  assert.equal(b.workspace?.name, 'project-x');
+  await service.settled(a.sandboxID);
+  assert.deepEqual(runtime.specs.get(a.sandboxID)?.workspace, { owner: 'dan', name: 'default' });
+  assert.deepEqual(store.workspaces.list(owner.id).map((w) => w.name), ['default', 'project-x']);
+  assert.throws(() => service.create(owner, { templateID: 'vscode', workspace: '../etc' }), /workspace: "\.\.\/etc" is not a valid workspace name/);
   await service.close();
   await runtime.closeAll();
 });
@@ -86,10 +129,10 @@ test('reconcile adopts live sandboxes, restarts dead ones that should run, and s
   await service.settled(dead.sandboxID);
   await runtime.stop({ sandboxID: dead.sandboxID } as never);
   store.db.prepare("UPDATE sandboxes SET template_id = 'retired' WHERE id = ?").run(dead.sandboxID);
-  const bogus = store.sandboxes.insert({ sandboxID: 'bogus', templateID: 'vscode', name: 'b', ownerId: owner.id, memoryMB: 1, cpuCount: 1, createdAt: '', endAt: null, metadata: {}, envVars: {} });
+  const bogus = store.sandboxes.insert({ sandboxID: 'bogus', templateID: 'vscode', name: 'b', ownerId: owner.id, memoryMB: 1, cpuCount: 1, createdAt: '', endAt: null, metadata: {}, envVars: {}, workspaceId: null });
   store.sandboxes.update(bogus.sandboxID, { state: 'running' });
 
-  const fresh = new SandboxService({ store, runtime, log: pino({ level: 'silent' }), defaults: { memoryMB: 1, cpuCount: 1 }, startTimeoutMs: 1000 });
+  const fresh = new SandboxService({ store, runtime, workspaces: workspacesFor(store), log: pino({ level: 'silent' }), defaults: { memoryMB: 1, cpuCount: 1 }, startTimeoutMs: 1000 });
   await fresh.reconcile();
   assert.equal(store.sandboxes.get(live.sandboxID)!.state, 'running');
   assert.ok(fresh.endpoint(live.sandboxID, 'ide'));

@@ -9,12 +9,12 @@ test('migrations apply once; the database reopens with its data (WAL)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cy-store-'));
   const s1 = Store.open(dir);
   assert.equal(s1.db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.equal(s1.db.pragma('user_version', { simple: true }), 3);
+  assert.equal(s1.db.pragma('user_version', { simple: true }), 4);
   s1.users.create('dan', 'hash', 'user');
   s1.close();
   const s2 = Store.open(dir);
   assert.equal(s2.users.credentials('dan')?.user.username, 'dan');
-  assert.equal(s2.db.pragma('user_version', { simple: true }), 3);
+  assert.equal(s2.db.pragma('user_version', { simple: true }), 4);
   assert.equal(statSync(join(dir, 'codeyard.db')).mode & 0o777, 0o600);
   s2.close();
 });
@@ -23,7 +23,7 @@ test('sandbox records round-trip, update, list per owner; seq is never reused', 
   const s = Store.inMemory();
   const dan = s.users.create('dan', 'h', 'user');
   const eve = s.users.create('eve', 'h', 'user');
-  const base = { templateID: 'vscode', name: 'n', memoryMB: 512, cpuCount: 1.5, createdAt: new Date().toISOString(), endAt: null, metadata: { team: 'a' }, envVars: { A: '1' } };
+  const base = { templateID: 'vscode', name: 'n', memoryMB: 512, cpuCount: 1.5, createdAt: new Date().toISOString(), endAt: null, metadata: { team: 'a' }, envVars: { A: '1' }, workspaceId: null };
   const a = s.sandboxes.insert({ ...base, sandboxID: 'a1', ownerId: dan.id });
   const b = s.sandboxes.insert({ ...base, sandboxID: 'b1', ownerId: eve.id });
   assert.equal(a.state, 'starting');

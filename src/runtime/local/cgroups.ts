@@ -8,6 +8,8 @@ const CPU_PERIOD_US = 100_000;
 const CLOCK_TICKS_PER_SECOND = 100;
 /** How long destroy() waits for the kernel to empty a group before giving up on it. */
 const DESTROY_WAIT_MS = 2_000;
+/** How long freeze() waits for every process to stop or go on. */
+const FREEZE_WAIT_MS = 5_000;
 
 export interface CgroupHandle {
   /** cgroup.procs files a process writes its pid into to join (one per v1 hierarchy). */
@@ -73,6 +75,13 @@ export class Cgroups {
       handle.procsFiles.push(join(pids, 'cgroup.procs'));
       handle.dirs.push(pids);
     }
+    const freezer = join(this.root, 'freezer', 'codeyard', sandboxID);
+    if (existsSync(join(this.root, 'freezer'))) {
+      // Pausing for a consistent backup; a frozen process cannot tell (SIGSTOP would show up in its shell).
+      mkdirSync(freezer, { recursive: true });
+      handle.procsFiles.push(join(freezer, 'cgroup.procs'));
+      handle.dirs.push(freezer);
+    }
     return handle;
   }
 
@@ -113,6 +122,31 @@ export class Cgroups {
     return ticks / CLOCK_TICKS_PER_SECOND;
   }
 
+  /** Freezes (or thaws) every process in the group; false when the group has no freezer. */
+  async freeze(handle: CgroupHandle, frozen: boolean): Promise<boolean> {
+    const v2 = join(handle.dirs[0]!, 'cgroup.freeze');
+    const v1 = handle.dirs.find((d) => d.includes('/freezer/'));
+    if (existsSync(v2)) {
+      writeFileSync(v2, frozen ? '1' : '0');
+      return this.settle(join(handle.dirs[0]!, 'cgroup.events'), frozen ? /^frozen 1$/m : /^frozen 0$/m);
+    }
+    if (v1 && existsSync(v1)) {
+      writeFileSync(join(v1, 'freezer.state'), frozen ? 'FROZEN' : 'THAWED');
+      return this.settle(join(v1, 'freezer.state'), frozen ? /^FROZEN$/m : /^THAWED$/m);
+    }
+    return false;
+  }
+
+  /** Waits until the kernel reports the freezer state asked for (it may take a moment under load). */
+  private async settle(file: string, done: RegExp): Promise<boolean> {
+    const deadline = Date.now() + FREEZE_WAIT_MS;
+    while (Date.now() < deadline) {
+      if (done.test(readFileSync(file, 'utf8'))) return true;
+      await sleep(10);
+    }
+    return false;
+  }
+
   /** Pids still in the sandbox's groups. */
   pids(handle: CgroupHandle): number[] {
     const pids = new Set<number>();
@@ -125,6 +159,8 @@ export class Cgroups {
 
   /** Kills whatever is still in the groups, then removes them; throws if the kernel will not let go. */
   async destroy(handle: CgroupHandle): Promise<void> {
+    // A frozen process cannot act on SIGKILL until it is thawed.
+    await this.freeze(handle, false).catch(() => false);
     const deadline = Date.now() + DESTROY_WAIT_MS;
     for (;;) {
       for (const pid of this.pids(handle)) {

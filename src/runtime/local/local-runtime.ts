@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, readFileSync, renameSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
@@ -38,6 +38,8 @@ interface LocalDriverState {
   uid?: number;
 }
 
+/** Per-user uids start here above uidBase; below it are the per-sandbox uids of earlier versions, still in use by their sandboxes. */
+const USER_UID_OFFSET = 1_000_000;
 // Linux caps sun_path at 108 bytes including the terminator.
 const MAX_SOCKET_PATH = 107;
 const INFO_FD_TIMEOUT_MS = 10_000;
@@ -93,7 +95,7 @@ export class LocalRuntime implements Runtime {
   }
 
   async create(spec: SandboxSpec): Promise<void> {
-    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
+    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     for (const s of Object.values(spec.services)) {
       const socket = join(dirs.endpoints, s.socketName);
       if (socket.length > MAX_SOCKET_PATH) {
@@ -112,7 +114,7 @@ export class LocalRuntime implements Runtime {
   }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
-    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
+    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const previous = spec.driverState as LocalDriverState;
     if (isAlive(previous.init ?? previous.outer)) {
       return { endpoints: this.endpoints(spec, dirs), driverState: previous as Record<string, unknown>, limits: previous.cgroup ? 'enforced' : 'not-enforced' };
@@ -306,6 +308,16 @@ export class LocalRuntime implements Runtime {
     return this.oomSeen.get(spec.sandboxID) === true || (cgroup !== undefined && this.cgroups.oomKills(cgroup) > 0);
   }
 
+  async pause(spec: SandboxSpec): Promise<boolean> {
+    const { cgroup } = spec.driverState as LocalDriverState;
+    return cgroup ? this.cgroups.freeze(cgroup, true) : false;
+  }
+
+  async resume(spec: SandboxSpec): Promise<void> {
+    const { cgroup } = spec.driverState as LocalDriverState;
+    if (cgroup) await this.cgroups.freeze(cgroup, false);
+  }
+
   usage(spec: SandboxSpec) {
     const { cgroup } = spec.driverState as LocalDriverState;
     return cgroup ? { memoryBytes: this.cgroups.memoryBytes(cgroup), cpuSeconds: this.cgroups.cpuSeconds(cgroup) } : { memoryBytes: null, cpuSeconds: null };
@@ -374,9 +386,14 @@ export class LocalRuntime implements Runtime {
     return Object.fromEntries(Object.entries(spec.services).map(([name, s]) => [name, { socketPath: join(dirs.endpoints, s.socketName) }]));
   }
 
-  /** As root each sandbox gets its own host uid; otherwise everything runs as the gateway's user. */
+  /**
+   * As root each user gets their own host uid (so their workspaces keep one owner
+   * from sandbox to sandbox); a sandbox keeps the uid it first ran with. Without
+   * root everything runs as the gateway's user.
+   */
   private sandboxUid(spec: SandboxSpec): number {
-    if (this.asRoot) return this.opts.uidBase + spec.seq;
+    const recorded = (spec.driverState as LocalDriverState).uid;
+    if (this.asRoot) return recorded ?? this.opts.uidBase + USER_UID_OFFSET + spec.ownerId;
     return this.opts.isolation === 'bubblewrap' ? INSIDE_UID : process.getuid!();
   }
 }
@@ -398,8 +415,16 @@ function groupFor(uid: number): string {
   return `root:x:0:\ncoder:x:${uid}:\nnogroup:x:65534:\n`;
 }
 
+/**
+ * Gives the sandbox's uid its directory. A tree owned by someone else (a workspace
+ * restored from another machine, or from before per-user uids) is handed over
+ * whole, once; after that the top directory's owner says it is done.
+ */
 function chownIfNeeded(dir: string, uid: number): void {
-  if (statSync(dir).uid !== uid) chownSync(dir, uid, uid);
+  const st = statSync(dir);
+  if (st.uid === uid) return;
+  if (readdirSync(dir).length === 0) { chownSync(dir, uid, uid); return; }
+  execFileSync('/bin/chown', ['-R', '--no-dereference', `${uid}:${uid}`, dir], { env: SPAWN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function lstatOrUndefined(path: string) {

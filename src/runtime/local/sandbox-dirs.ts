@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { SandboxLayout } from '../interface.ts';
+import type { SandboxLayout, WorkspaceRef } from '../interface.ts';
+import { workspaceDirs } from '../../workspaces/workspace-dirs.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
 
 /** Where a local sandbox's files live on the host. */
@@ -14,12 +15,17 @@ export interface SandboxDirs {
   log: string;
 }
 
-export function sandboxDirs(dataDir: string, sandboxID: string): SandboxDirs {
+/**
+ * A sandbox's own directories, plus the home and workspace it mounts: those of
+ * the persistent workspace when it has one, else throwaway ones next to the rest.
+ */
+export function sandboxDirs(dataDir: string, sandboxID: string, workspace: WorkspaceRef | null = null): SandboxDirs {
   const base = join(dataDir, 'sandboxes', sandboxID);
+  const persistent = workspace && workspaceDirs(dataDir, workspace);
   return {
     base,
-    home: join(base, 'home'),
-    workspace: join(base, 'workspace'),
+    home: persistent ? persistent.config : join(base, 'home'),
+    workspace: persistent ? persistent.workspace : join(base, 'workspace'),
     run: join(base, 'run'),
     etc: join(base, 'etc'),
     endpoints: join(base, 'endpoints'),
