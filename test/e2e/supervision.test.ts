@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { launchChromium, runInTerminal } from '../helpers/browser.ts';
+import { ADMIN_PASSWORD, Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 
 let gw: RunningGateway;
 let api: Api;
@@ -39,9 +40,20 @@ async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boo
 
 const status = async (id: string) => (await api.call('GET', `/api/sandboxes/${id}/status`)).body;
 
-test('code-server killed with SIGKILL comes back by itself; the crash record says signal', { timeout: 120_000 }, async () => {
+test('code-server killed with SIGKILL comes back by itself; the crash record says signal; the open tab works again', { timeout: 240_000 }, async () => {
   const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
-  await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'echo survives > kept.txt' });
+  await api.call('POST', `/api/sandboxes/${id}/exec`, {
+    cmd: 'echo survives > kept.txt && mkdir -p ~/.local/share/code-server/User && ' +
+      `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`,
+  });
+  const browser = await launchChromium();
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${gw.url}/vscode-proxy/${id}/`);
+  await page.fill('#username', 'admin');
+  await page.fill('#password', ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  await runInTerminal(page, 'echo before-$((40+2))', 'before-42');
   const before = await status(id);
   assert.equal(before.state, 'running');
   assert.ok(before.pid > 0 && before.uptimeSeconds >= 0);
@@ -57,8 +69,17 @@ test('code-server killed with SIGKILL comes back by itself; the crash record say
   const back = await waitFor('running again', () => status(id), (s) => s.state === 'running');
   assert.notEqual(back.pid, before.pid);
   assert.equal((await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'cat kept.txt' })).body.stdout, 'survives\n');
-  const page = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
-  assert.ok(page.status === 200 || page.status === 302, `IDE after restart: ${page.status}`);
+
+  // The tab that was open: VS Code's client cannot resume a session the dead
+  // server held in memory, so it offers "Reload Window"; one click and the
+  // same tab is the working workbench again, on the same files.
+  const offer = page.locator('.monaco-dialog-box', { hasText: /reload the window/i });
+  await offer.waitFor({ timeout: 60_000 });
+  await offer.locator('.monaco-button', { hasText: 'Reload Window' }).click();
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  await runInTerminal(page, 'cat kept.txt && echo after-$((40+2))', 'after-42');
+  assert.match(page.url(), new RegExp(`/vscode-proxy/${id}/`));
+  await browser.close();
   const logs = await api.call('GET', `/api/sandboxes/${id}/logs?tail=5`);
   assert.equal(logs.status, 200);
   assert.ok(logs.text.trim().split('\n').length <= 5);
