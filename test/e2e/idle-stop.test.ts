@@ -2,7 +2,7 @@
 // stops by itself (files kept); opening its IDE starts it again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 
@@ -56,4 +56,31 @@ test('an idle sandbox stops by itself; opening its IDE starts it again', { timeo
   await api.call('POST', `/api/sandboxes/${id}/stop`);
   assert.equal((await api.call('GET', `/vscode-proxy/${id}/`)).status, 502);
   assert.equal((await api.call('GET', `/api/sandboxes/${id}`)).body.state, 'stopped');
+});
+
+test('at its timeout a throwaway sandbox is deleted; one on a persistent workspace is stopped with its files', { timeout: 120_000 }, async () => {
+  const api = await Api.login(gw.url);
+  const [throwaway, persistent] = await Promise.all([null, 'expiring'].map(async (workspace) => {
+    const r = await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', workspace });
+    assert.equal(r.status, 201, r.text);
+    return r.body.sandboxID as string;
+  }));
+  assert.equal((await api.call('POST', `/api/sandboxes/${persistent}/exec`, { cmd: 'echo kept > kept.txt' })).body.exitCode, 0);
+  for (const id of [throwaway, persistent]) assert.equal((await api.call('POST', `/api/sandboxes/${id}/timeout`, { timeout: 1 })).status, 200);
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    gone = (await api.call('GET', `/api/sandboxes/${throwaway}`)).status === 404;
+  }
+  assert.ok(gone, 'the throwaway sandbox is deleted');
+  assert.deepEqual(sandboxProcesses(throwaway!), []);
+  assert.ok(!existsSync(join(gw.dataDir, 'sandboxes', throwaway!)), 'with its files');
+  let state = '';
+  for (let i = 0; i < 100 && state !== 'stopped'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = (await api.call('GET', `/api/sandboxes/${persistent}`)).body.state;
+  }
+  assert.equal(state, 'stopped');
+  assert.deepEqual(sandboxProcesses(persistent!), []);
+  assert.equal(readFileSync(join(gw.dataDir, 'users/admin/expiring/workspace/kept.txt'), 'utf8'), 'kept\n');
 });

@@ -38,15 +38,19 @@ async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boo
   return last;
 }
 
+/** VS Code settings for the test's eyes: the terminal drawn as DOM text, no welcome page. */
+const DOM_TERMINAL = 'mkdir -p ~/.local/share/code-server/User && ' +
+  `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`;
+
 const status = async (id: string) => (await api.call('GET', `/api/sandboxes/${id}/status`)).body;
 
-test('code-server killed with SIGKILL comes back by itself; the crash record says signal; the open tab works again', { timeout: 240_000 }, async () => {
+test('code-server killed with SIGKILL comes back by itself; the crash record says signal; the open tab works again', { timeout: 240_000 }, async (t) => {
   const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
   await api.call('POST', `/api/sandboxes/${id}/exec`, {
-    cmd: 'echo survives > kept.txt && mkdir -p ~/.local/share/code-server/User && ' +
-      `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`,
+    cmd: `echo survives > kept.txt && ${DOM_TERMINAL}`,
   });
   const browser = await launchChromium();
+  t.after(() => browser.close());
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${gw.url}/vscode-proxy/${id}/`);
   await page.fill('#username', 'admin');
@@ -109,10 +113,19 @@ test('a main process killed by the memory limit is classified oom', { timeout: 1
   await api.call('DELETE', `/api/sandboxes/${id}`);
 });
 
-test('a gateway killed with SIGKILL: running sandboxes are adopted (same PIDs, files, URLs), orphans are stopped', { timeout: 180_000 }, async () => {
+test('a gateway killed with SIGKILL: running sandboxes are adopted (same PIDs, files, URLs), the open tab reconnects, orphans are stopped', { timeout: 240_000 }, async (t) => {
   const [a, b, orphan] = await Promise.all([1, 2, 3].map(async () => (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID));
-  await api.call('POST', `/api/sandboxes/${a}/exec`, { cmd: 'echo a-data > a.txt' });
+  await api.call('POST', `/api/sandboxes/${a}/exec`, { cmd: `echo a-data > a.txt && ${DOM_TERMINAL}` });
   const pids = { a: (await status(a!)).pid, b: (await status(b!)).pid };
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${gw.url}/vscode-proxy/${a}/`);
+  await page.fill('#username', 'admin');
+  await page.fill('#password', ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  await runInTerminal(page, 'echo pre-$((1+1))', 'pre-2');
   gw.process.kill('SIGKILL');
   await new Promise((r) => gw.process.once('exit', r));
   // While the gateway is down, the third sandbox's record disappears: its processes are now nobody's.
@@ -121,8 +134,21 @@ test('a gateway killed with SIGKILL: running sandboxes are adopted (same PIDs, f
   db.close();
   assert.ok(sandboxProcesses(orphan!).length > 0);
 
-  gw = await startGatewayProcess({ dataDir });
+  // Same port: the open tab's URL is the gateway's address.
+  gw = await startGatewayProcess({ dataDir, port: Number(new URL(gw.url).port) });
   api = await Api.login(gw.url);
+  // The tab was never reloaded: VS Code reconnects its WebSockets to the same
+  // code-server, and the same terminal answers. (Keys typed mid-reconnect may
+  // be dropped, so each try has its own marker.)
+  let reconnected = false;
+  for (let attempt = 0; attempt < 8 && !reconnected; attempt++) {
+    await page.locator('.terminal-wrapper .xterm').first().click().catch(() => {});
+    await page.keyboard.type(`echo post-$((${attempt}+100))\n`);
+    reconnected = await page.locator('.xterm-rows', { hasText: `post-${attempt + 100}` }).first().waitFor({ timeout: 8_000 }).then(() => true, () => false);
+  }
+  assert.ok(reconnected, 'the open tab\'s terminal answers after the gateway restart');
+  assert.equal(await page.locator('.monaco-dialog-box', { hasText: /reload the window/i }).count(), 0, 'no reload asked for');
+  await browser.close();
   for (const [id, pid] of [[a!, pids.a], [b!, pids.b]] as const) {
     const s = await status(id);
     assert.equal(s.state, 'running');

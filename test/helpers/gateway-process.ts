@@ -35,9 +35,9 @@ export function tempDataDir(): string {
   return mkdtempSync('/tmp/cy-');
 }
 
-export async function startGatewayProcess(opts: { dataDir?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<RunningGateway> {
+export async function startGatewayProcess(opts: { dataDir?: string; env?: Record<string, string>; args?: string[]; port?: number } = {}): Promise<RunningGateway> {
   const dataDir = opts.dataDir ?? tempDataDir();
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir, '--port', String(port), ...(opts.args ?? [])], {
     env: { ...process.env, CODEYARD_ADMIN_PASSWORD: ADMIN_PASSWORD, CODEYARD_LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
