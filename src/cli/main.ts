@@ -7,6 +7,7 @@ import { runDoctor } from './doctor.ts';
 import { sandboxCommands } from './sandbox.ts';
 import { userCommands } from './user.ts';
 import { backupCommands } from './backup.ts';
+import { workspaceCommands } from './workspace.ts';
 
 export type GlobalFlags = ConfigSources;
 
@@ -34,6 +35,7 @@ program.command('doctor').description('check everything `serve` needs and say wh
   .action(async () => { process.exitCode = await runDoctor(globals()); });
 sandboxCommands(program, globals);
 userCommands(program, globals);
+workspaceCommands(program, globals);
 backupCommands(program, globals);
 
 try {

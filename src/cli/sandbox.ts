@@ -22,11 +22,14 @@ export function sandboxCommands(program: Command, globals: () => GlobalFlags): v
     .option('-n, --name <name>', 'name')
     .option('--memory <MB>', 'memory limit in MB', wholeNumber('--memory', 'a whole number of megabytes, e.g. 2048'))
     .option('--cpu <count>', 'CPU count', positiveNumber('--cpu', 'a number of CPUs, e.g. 1 or 0.5'))
+    .option('-w, --workspace <name>', 'persistent workspace to mount (default: your "default" one)')
+    .option('--throwaway', 'a throwaway workspace, deleted with the sandbox')
     .option('--no-wait', 'return at once, while it starts')
-    .action(async (opts: { template: string; name?: string; memory?: number; cpu?: number; wait: boolean }) => {
+    .action(async (opts: { template: string; name?: string; memory?: number; cpu?: number; wait: boolean; workspace?: string; throwaway?: boolean }) => {
       const api = client();
       const s = await api.request<SandboxView>('POST', `/api/sandboxes${opts.wait ? '?wait=true' : ''}`, {
         templateID: opts.template, name: opts.name, memoryMB: opts.memory, cpuCount: opts.cpu,
+        workspace: opts.throwaway ? null : opts.workspace,
       });
       console.log(`${s.sandboxID}\t${s.state}\t${s.urls.ide}`);
       if (s.state === 'error') {
@@ -35,7 +38,7 @@ export function sandboxCommands(program: Command, globals: () => GlobalFlags): v
       }
     });
 
-  sandbox.command('rm').description('delete sandboxes (stops them and deletes their files)').argument('<ids...>')
+  sandbox.command('rm').description('delete sandboxes (stops them; a persistent workspace is kept)').argument('<ids...>')
     .action(async (ids: string[]) => {
       const api = client();
       for (const id of ids) {

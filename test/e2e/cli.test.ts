@@ -103,3 +103,30 @@ test('user add, ls, passwd, disable, enable, rm', async () => {
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /username: must be 1–32 lowercase/);
 });
+
+test('workspace create, ls, rename, rm --confirm; sandbox create --workspace and --throwaway', async () => {
+  const env = { CODEYARD_API_KEY: key };
+  const ws = (...args: string[]) => codeyard(['workspace', '--url', gw.url, ...args], env);
+  assert.equal((await ws('create', 'cli-ws')).code, 0);
+  const box = await codeyard(['sandbox', '--url', gw.url, 'create', '--workspace', 'cli-ws'], env);
+  assert.equal(box.code, 0, box.stderr);
+  const id = box.stdout.split('\t')[0]!;
+  assert.match((await ws('ls')).stdout, new RegExp(`cli-ws\\tadmin\\t\\S+\\t${id}`));
+  const renamed = await ws('rename', 'cli-ws', 'cli-renamed');
+  assert.equal(renamed.code, 0, renamed.stderr);
+  const unconfirmed = await ws('rm', 'cli-renamed');
+  assert.equal(unconfirmed.code, 1);
+  assert.match(unconfirmed.stderr, /required option '--confirm <name>'/);
+  const inUse = await ws('rm', 'cli-renamed', '--confirm', 'cli-renamed');
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.stderr, /409 workspace cli-renamed is used by sandbox/);
+  assert.equal((await codeyard(['sandbox', '--url', gw.url, 'rm', id], env)).code, 0);
+  assert.equal((await ws('rm', 'cli-renamed', '--confirm', 'cli-renamed')).code, 0);
+  assert.doesNotMatch((await ws('ls')).stdout, /cli-renamed/);
+  const throwaway = await codeyard(['sandbox', '--url', gw.url, 'create', '--throwaway', '--no-wait'], env);
+  assert.equal(throwaway.code, 0, throwaway.stderr);
+  const tid = throwaway.stdout.split('\t')[0]!;
+  const api = new Api(gw.url, { 'x-api-key': key });
+  assert.equal((await api.call('GET', `/api/sandboxes/${tid}`)).body.workspace, null);
+  await api.call('DELETE', `/api/sandboxes/${tid}`);
+});
