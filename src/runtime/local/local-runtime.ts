@@ -106,8 +106,11 @@ export class LocalRuntime implements Runtime {
     for (const dir of [dirs.base, dirs.home, dirs.workspace, dirs.run, dirs.etc, dirs.endpoints]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
+    // The workspace's mount point inside the home: made here, as the user's, rather than by bwrap as root.
+    const mountPoint = join(dirs.home, 'workspace');
+    mkdirSync(mountPoint, { recursive: true, mode: 0o755 });
     if (this.asRoot) {
-      for (const dir of [dirs.home, dirs.workspace, dirs.run]) chownIfNeeded(dir, uid);
+      for (const dir of [dirs.home, mountPoint, dirs.workspace, dirs.run]) chownIfNeeded(dir, uid);
     }
     writeFileSync(join(dirs.etc, 'passwd'), passwdFor(uid));
     writeFileSync(join(dirs.etc, 'group'), groupFor(uid));
