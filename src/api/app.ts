@@ -19,6 +19,8 @@ import { userRoutes } from './user-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { workspaceRoutes } from './workspace-routes.ts';
 import { backupRoutes } from './backup-routes.ts';
+import { hostRoutes } from './host-routes.ts';
+import { portalRoutes } from '../portal/portal-routes.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 
 export interface AppDeps {
@@ -76,8 +78,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.headers(SECURITY_HEADERS);
     const path = request.url.split('?')[0]!;
     if (path.startsWith('/api/')) reply.header('cache-control', 'no-store');
-    if (PUBLIC_ROUTES.has(path)) {
+    if (PUBLIC_ROUTES.has(path) || path.startsWith('/assets/')) {
       if (path === '/api/auth/login') assertSameOrigin(request, publicHost());
+      return;
+    }
+    if (path === '/') {
+      // The portal: a browser without a session is sent to log in first.
+      const principal = await deps.auth.require(request.headers).catch(() => undefined);
+      if (!principal) return reply.redirect('/login?next=%2F', 302);
+      setPrincipal(request, principal);
       return;
     }
     const principal = await deps.auth.require(request.headers);
@@ -87,12 +96,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   loginRoutes(app);
+  portalRoutes(app);
   authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit, store: deps.store });
   keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
   userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });
   auditRoutes(app, deps.store);
   workspaceRoutes(app, { workspaces: deps.workspaces, store: deps.store, audit: deps.audit });
   backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
+  hostRoutes(app, { sandboxes: deps.sandboxes, store: deps.store });
   sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
   return app;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import { withoutLog, type ProgressEvent, type SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
 import type { Store } from '../store/store.ts';
 import type { AuthService } from '../auth/auth-service.ts';
@@ -28,6 +28,8 @@ const CreateSandboxBody = z.strictObject({
 });
 
 const LOG_FOLLOW_INTERVAL_MS = 500;
+/** A comment line this often keeps proxies from closing a quiet event stream. */
+const EVENTS_KEEPALIVE_MS = 15_000;
 
 const TimeoutBody = z.strictObject({
   timeout: number('a whole number of seconds from now, e.g. 3600 (0 removes the deadline)').int().min(0).max(MAX_TIMEOUT_S),
@@ -156,6 +158,42 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
       }
     }, LOG_FOLLOW_INTERVAL_MS);
     request.raw.on('close', () => clearInterval(timer));
+  });
+
+  /**
+   * The sandbox's progress as server-sent events: first its state now, then each
+   * step (`phase`, `message`, and the record as it is after the step) until the
+   * client goes away. The portal's "starting…" view is built on this.
+   */
+  app.get<{ Params: { id: string } }>('/api/sandboxes/:id/events', async (request, reply) => {
+    const { user } = principalOf(request);
+    const id = request.params.id;
+    const record = sandboxes.getFor(user, id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (phase: string, message: string, at: string) => {
+      const current = store.sandboxes.get(id);
+      res.write(`event: progress\ndata: ${JSON.stringify({ phase, message, at, sandbox: current ? view(current) : null, lastCrash: current?.lastCrash ?? null })}\n\n`);
+    };
+    send(record.state, record.error ? withoutLog(record.error) : record.state, new Date().toISOString());
+    const listener = (e: ProgressEvent) => {
+      if (e.sandboxID !== id) return;
+      send(e.phase, e.message, e.at);
+      if (e.phase === 'deleted') res.end();
+    };
+    sandboxes.progress.on('progress', listener);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), EVENTS_KEEPALIVE_MS);
+    request.raw.on('close', () => {
+      clearInterval(keepAlive);
+      sandboxes.progress.off('progress', listener);
+    });
+  });
+
+  /** Its crashes, newest first. */
+  app.get<{ Params: { id: string } }>('/api/sandboxes/:id/crashes', async (request) => {
+    const { user } = principalOf(request);
+    return sandboxes.crashes(user, request.params.id);
   });
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/exec', async (request) => {

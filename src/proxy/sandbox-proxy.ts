@@ -34,6 +34,9 @@ export interface SandboxProxyDeps {
  * authenticate once, resolve the sandbox, strip the prefix and the gateway's
  * credentials, stream both ways. The proxy never starts anything.
  */
+/** Frames of an IDE: only pages of the gateway's origin (the portal). */
+const FRAME_ONLY_BY_PORTAL = "frame-ancestors 'self'";
+
 export class SandboxProxy {
   private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
   private readonly deps: SandboxProxyDeps;
@@ -55,6 +58,11 @@ export class SandboxProxy {
     this.proxy.on('proxyRes', (proxyRes) => {
       const cookies = proxyRes.headers['set-cookie'];
       if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()));
+      // Only the gateway's own pages (the portal) may frame an IDE; a second CSP
+      // header adds this rule to whatever the sandbox's server sends.
+      const csp = proxyRes.headers['content-security-policy'];
+      proxyRes.headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
+      proxyRes.headers['x-frame-options'] = 'SAMEORIGIN';
     });
     // Credentials that stop being valid take their open IDE connections with them.
     deps.auth.on('revoked', (what) => {

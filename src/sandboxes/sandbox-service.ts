@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.ts';
 import type { Store } from '../store/store.ts';
 import type { CrashRecord, SandboxRecord } from '../store/sandboxes.ts';
@@ -65,6 +66,22 @@ const CRASH_LOG_LINES = 50;
 
 const REAPER_INTERVAL_MS = 5_000;
 
+/**
+ * A step in a sandbox's life, for people watching it (the portal's progress
+ * view, `GET /api/sandboxes/:id/events`): created → preparing → starting →
+ * waiting → running; restarting / error after a crash; stopping → stopped;
+ * deleted.
+ */
+export interface ProgressEvent {
+  sandboxID: string;
+  phase: 'created' | 'preparing' | 'starting' | 'waiting' | 'running' | 'restarting' | 'error' | 'stopping' | 'stopped' | 'deleted';
+  message: string;
+  at: string;
+}
+
+/** A failure's one-line reason: the log tail it may carry is shown on its own. */
+export const withoutLog = (why: string) => why.split(/\.? Last log lines:/)[0]!;
+
 /** A start cancelled by a stop or delete that came in while it was running. */
 class StartCancelled extends Error {}
 
@@ -88,10 +105,17 @@ export class SandboxService {
   private readonly activity = new Map<string, number>();
   private readonly activityFlushed = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
+  /** Every sandbox's progress, as it happens; one listener per open event stream. */
+  readonly progress = new EventEmitter<{ progress: [ProgressEvent] }>();
 
   constructor(opts: SandboxServiceOptions) {
     this.opts = opts;
     this.supervision = opts.supervision ?? DEFAULT_SUPERVISION;
+    this.progress.setMaxListeners(0);
+  }
+
+  private report(sandboxID: string, phase: ProgressEvent['phase'], message: string): void {
+    this.progress.emit('progress', { sandboxID, phase, message, at: new Date().toISOString() });
   }
 
   create(owner: User, input: CreateSandboxInput): SandboxRecord {
@@ -120,6 +144,7 @@ export class SandboxService {
       workspaceId: workspace?.id ?? null,
     });
     this.opts.log.info({ sandboxID, owner: owner.username, templateID: template.templateID, workspace: workspace?.name ?? null }, 'sandbox created');
+    this.report(sandboxID, 'created', 'sandbox created');
     this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => { /* recorded as state=error */ });
     return record;
   }
@@ -182,6 +207,7 @@ export class SandboxService {
       this.opts.store.sandboxes.delete(sandboxID);
     });
     this.opts.log.info({ sandboxID, by: user.username }, 'sandbox deleted');
+    this.report(sandboxID, 'deleted', 'sandbox deleted');
   }
 
   async exec(user: User, sandboxID: string, req: ExecRequest): Promise<ExecResult> {
@@ -263,6 +289,25 @@ export class SandboxService {
         }
       },
     };
+  }
+
+  /** Crashes, newest first (the last 20). */
+  crashes(user: User, sandboxID: string): CrashRecord[] {
+    this.getFor(user, sandboxID);
+    return this.opts.store.crashes.list(sandboxID);
+  }
+
+  /** What running sandboxes hold together, for the host overview. */
+  hostUsage(): { running: number; total: number; byState: Record<string, number>; reservedMemoryMB: number; memoryBytes: number } {
+    const all = this.opts.store.sandboxes.list();
+    const running = all.filter((r) => r.state === 'running');
+    const byState: Record<string, number> = {};
+    for (const r of all) byState[r.state] = (byState[r.state] ?? 0) + 1;
+    let memoryBytes = 0;
+    for (const r of running) {
+      try { memoryBytes += this.opts.runtime.usage(this.spec(r)).memoryBytes ?? 0; } catch { /* a record this version cannot run */ }
+    }
+    return { running: running.length, total: all.length, byState, reservedMemoryMB: running.reduce((sum, r) => sum + r.memoryMB, 0), memoryBytes };
   }
 
   /** The main process's output from `offset` on. */
@@ -388,12 +433,15 @@ export class SandboxService {
     this.starting.set(sandboxID, abort);
     const started = Date.now();
     try {
+      this.report(sandboxID, 'preparing', record.workspace ? `preparing workspace ${record.workspace.name}` : 'preparing a throwaway workspace');
       await this.opts.runtime.create(spec);
+      this.report(sandboxID, 'starting', `starting ${record.templateID === 'vscode' ? 'code-server' : 'the sandbox'}`);
       const result = await this.opts.runtime.start(spec);
       this.opts.store.sandboxes.update(sandboxID, { driverState: result.driverState, limits: result.limits });
       if (result.limitsReason) this.opts.log.warn({ sandboxID, reason: result.limitsReason }, 'memoryMB/cpuCount not enforced');
       spec.driverState = result.driverState;
       const [service, { healthPath }] = Object.entries(spec.services)[0]!;
+      this.report(sandboxID, 'waiting', 'waiting for it to answer');
       const outcome = await waitForHealthy({
         endpoint: result.endpoints[service]!,
         path: healthPath,
@@ -411,6 +459,7 @@ export class SandboxService {
       this.activity.set(sandboxID, Date.now());
       this.supervise(sandboxID);
       this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
+      this.report(sandboxID, 'running', `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } catch (err) {
       if (err instanceof StartCancelled) return; // the stop or delete queued behind us finishes the job
       const message = (err as Error).message;
@@ -471,6 +520,7 @@ export class SandboxService {
     const failures = (this.failures.get(sandboxID) ?? 0) + 1;
     this.failures.set(sandboxID, failures);
     const lastCrash: CrashRecord = { at: new Date().toISOString(), ...exit, uptimeSeconds, classification, logTail };
+    this.opts.store.crashes.add(sandboxID, lastCrash);
     await this.opts.runtime.stop(spec).catch(() => {});
     this.opts.log.warn({ sandboxID, classification, exitCode: exit.exitCode, signal: exit.signal, failures, why }, 'sandbox crashed');
     if (failures >= this.supervision.maxFailures) {
@@ -479,6 +529,7 @@ export class SandboxService {
         state: 'error', lastCrash, startedAt: null,
         error: `${why}; it failed ${failures} times in a row (${classification}), so it was left stopped: fix the cause, then POST /api/sandboxes/${sandboxID}/start. Last log lines:\n${logTail.slice(-1500)}`,
       });
+      this.report(sandboxID, 'error', `${withoutLog(why)}; failed ${failures} times in a row (${classification}): left stopped`);
       return;
     }
     const delay = this.supervision.backoffMs[Math.min(failures - 1, this.supervision.backoffMs.length - 1)]!;
@@ -489,6 +540,7 @@ export class SandboxService {
     }, delay);
     timer.unref();
     this.restartTimers.set(sandboxID, timer);
+    this.report(sandboxID, 'restarting', `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s`);
   }
 
   private cancelRestart(sandboxID: string): void {
@@ -504,13 +556,16 @@ export class SandboxService {
     this.endpoints.delete(sandboxID);
     this.activity.delete(sandboxID);
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopping' });
+    this.report(sandboxID, 'stopping', how === 'remove' ? 'deleting' : 'stopping');
     try {
       await this.opts.runtime[how](this.spec(record));
     } catch (err) {
       this.opts.store.sandboxes.update(sandboxID, { state: 'error', error: (err as Error).message });
+      this.report(sandboxID, 'error', (err as Error).message);
       throw err;
     }
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopped', startedAt: null });
+    if (how === 'stop') this.report(sandboxID, 'stopped', 'stopped; its files are kept');
   }
 
   private reapExpired(): void {
@@ -535,7 +590,10 @@ export class SandboxService {
       this.cancelRestart(record.sandboxID);
       this.serialize(record.sandboxID, async () => {
         await this.bringDown(record.sandboxID, action === 'delete' ? 'remove' : 'stop');
-        if (action === 'delete') this.opts.store.sandboxes.delete(record.sandboxID);
+        if (action === 'delete') {
+          this.opts.store.sandboxes.delete(record.sandboxID);
+          this.report(record.sandboxID, 'deleted', 'timeout reached: deleted');
+        }
       }).catch((err) => {
         this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, `${action === 'delete' ? 'deleting' : 'stopping'} expired sandbox failed`);
       });

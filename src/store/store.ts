@@ -6,6 +6,7 @@ import { SessionStore } from './sessions.ts';
 import { SandboxStore } from './sandboxes.ts';
 import { AuditStore } from './audit.ts';
 import { WorkspaceStore } from './workspaces.ts';
+import { CrashStore } from './crashes.ts';
 
 /** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
 export class Store {
@@ -15,6 +16,7 @@ export class Store {
   readonly sandboxes: SandboxStore;
   readonly audit: AuditStore;
   readonly workspaces: WorkspaceStore;
+  readonly crashes: CrashStore;
 
   readonly db: Db;
 
@@ -26,6 +28,7 @@ export class Store {
     this.sandboxes = new SandboxStore(db);
     this.audit = new AuditStore(db);
     this.workspaces = new WorkspaceStore(db);
+    this.crashes = new CrashStore(db);
   }
 
   static open(dataDir: string): Store {

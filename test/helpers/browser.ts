@@ -1,4 +1,4 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CODEYARD_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -19,10 +19,19 @@ export function launchChromium(): Promise<Browser> {
  * back to the command palette.
  */
 export async function runInTerminal(page: Page, command: string, expect: string): Promise<void> {
-  const terminal = page.locator('.terminal-wrapper .xterm').first();
+  await typeInTerminal(page, page, command);
+  await page.locator('.xterm-rows', { hasText: expect }).first().waitFor({ timeout: 30_000 });
+}
+
+/**
+ * Opens the integrated terminal of the workbench in `root` (the page, or the
+ * frame holding the workbench) and types `command` into it.
+ */
+export async function typeInTerminal(page: Page, root: Page | FrameLocator, command: string): Promise<void> {
+  const terminal = root.locator('.terminal-wrapper .xterm').first();
   for (let attempt = 0; attempt < 6 && !(await terminal.isVisible()); attempt++) {
     await page.bringToFront();
-    await page.locator('.monaco-workbench').click({ position: { x: 400, y: 300 } }).catch(() => {});
+    await root.locator('.monaco-workbench').click({ position: { x: 400, y: 300 } }).catch(() => {});
     if (attempt < 3) {
       await page.keyboard.press('Control+Shift+Backquote');
     } else {
@@ -35,5 +44,4 @@ export async function runInTerminal(page: Page, command: string, expect: string)
   await terminal.waitFor({ timeout: 10_000 });
   await terminal.click();
   await page.keyboard.type(`${command}\n`);
-  await page.locator('.xterm-rows', { hasText: expect }).first().waitFor({ timeout: 30_000 });
 }
