@@ -131,3 +131,45 @@ test('logout ends the session', async () => {
   assert.equal((await inject(c, 'POST', '/api/auth/logout')).status, 204);
   assert.equal((await inject(c, 'GET', '/api/me')).status, 401);
 });
+
+test('progress events: the state now, then each step of a start, as server-sent events', async () => {
+  const created = await inject(dan, 'POST', '/api/sandboxes', { templateID: 'vscode', workspace: null });
+  const id = created.body.sandboxID;
+  await gw.sandboxes.settled(id);
+  const phases: string[] = [];
+  const listener = (e: { sandboxID: string; phase: string }) => { if (e.sandboxID === id) phases.push(e.phase); };
+  gw.sandboxes.progress.on('progress', listener);
+  await inject(dan, 'POST', `/api/sandboxes/${id}/restart?wait=true`);
+  await gw.sandboxes.settled(id);
+  gw.sandboxes.progress.off('progress', listener);
+  assert.deepEqual(phases, ['stopping', 'stopped', 'preparing', 'starting', 'waiting', 'running']);
+  // Over HTTP: the first event is the state now.
+  const stream = await fetchEvents(id, dan);
+  assert.match(stream, /^event: progress\ndata: \{"phase":"running"/);
+  assert.equal((await inject(admin, 'GET', `/api/sandboxes/${id}/crashes`)).body.length, 0);
+  assert.equal((await inject(undefined, 'GET', `/api/sandboxes/${id}/events`)).status, 401);
+  await inject(dan, 'DELETE', `/api/sandboxes/${id}`);
+});
+
+/** The first chunk of an event stream (inject cannot read a hijacked, endless response). */
+async function fetchEvents(id: string, cookie: string): Promise<string> {
+  const address = await gw.app.listen({ port: 0, host: '127.0.0.1' }).catch(() => `http://127.0.0.1:${(gw.app.server.address() as { port: number }).port}`);
+  const controller = new AbortController();
+  const res = await fetch(`${address}/api/sandboxes/${id}/events`, { headers: { cookie }, signal: controller.signal });
+  const reader = res.body!.getReader();
+  const { value } = await reader.read();
+  controller.abort();
+  return new TextDecoder().decode(value);
+}
+
+test('host overview is for admins; the portal page redirects strangers to log in; assets are checked by name', async () => {
+  assert.equal((await inject(dan, 'GET', '/api/host')).status, 403);
+  const host = await inject(admin, 'GET', '/api/host');
+  assert.equal(host.status, 200);
+  assert.ok(host.body.memory.totalBytes > 0 && host.body.cpu.count > 0, JSON.stringify(host.body));
+  const stranger = await gw.app.inject({ method: 'GET', url: '/' });
+  assert.equal(stranger.statusCode, 302);
+  assert.equal(stranger.headers.location, '/login?next=%2F');
+  assert.equal((await gw.app.inject({ method: 'GET', url: '/assets/..%2Fcodeyard.db' })).statusCode, 404);
+  assert.equal((await gw.app.inject({ method: 'GET', url: '/assets/nothing-here.js' })).statusCode, 404);
+});

@@ -56,3 +56,15 @@ test('sessions expire; api keys are found by hash and scoped to their user', () 
   assert.equal(s.apiKeys.delete('k1', dan.id + 1), false);
   assert.equal(s.apiKeys.delete('k1', dan.id), true);
 });
+
+test('crash history keeps the newest 20 per sandbox and goes with the sandbox', () => {
+  const s = Store.inMemory();
+  const dan = s.users.create('dan', 'h', 'user');
+  s.sandboxes.insert({ sandboxID: 'c1', templateID: 'vscode', name: 'n', ownerId: dan.id, memoryMB: 1, cpuCount: 1, createdAt: '', endAt: null, metadata: {}, envVars: {}, workspaceId: null });
+  for (let i = 0; i < 25; i++) s.crashes.add('c1', { at: `t${i}`, exitCode: i, signal: null, uptimeSeconds: 1, classification: 'nonzero_exit', logTail: '' });
+  const list = s.crashes.list('c1');
+  assert.equal(list.length, 20);
+  assert.equal(list[0]!.at, 't24', 'newest first');
+  s.sandboxes.delete('c1');
+  assert.equal(s.crashes.list('c1').length, 0);
+});
