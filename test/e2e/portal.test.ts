@@ -163,6 +163,17 @@ test('the admin adds a user who can log in and sees only their own sandboxes; ad
   await pat.getByText('No sandboxes yet.').waitFor();
   assert.equal(await pat.getByText('admin-box').count(), 0, "pat does not see the admin's sandbox");
   assert.equal(await pat.getByRole('link', { name: 'Users' }).count(), 0, 'no admin pages for pat');
+  // Keyboard only: Tab to "+", Enter opens the dialog, Escape closes it.
+  let focused = '';
+  for (let i = 0; i < 30 && focused !== 'New sandbox'; i++) {
+    await pat.keyboard.press('Tab');
+    focused = await pat.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '');
+  }
+  assert.equal(focused, 'New sandbox', 'the + button is reachable with Tab');
+  await pat.keyboard.press('Enter');
+  await pat.getByRole('dialog', { name: 'New sandbox' }).waitFor();
+  await pat.keyboard.press('Escape');
+  await pat.getByRole('dialog', { name: 'New sandbox' }).waitFor({ state: 'detached' });
   await pat.goto(`${gw.url}/#/s/${mine.sandboxID}/details`);
   await pat.getByText('you do not have access to this sandbox').waitFor();
   await shoot(pat, 'user-dashboard');
