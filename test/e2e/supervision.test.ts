@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { launchChromium, runInTerminal } from '../helpers/browser.ts';
+import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
 import { ADMIN_PASSWORD, Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 
 let gw: RunningGateway;
@@ -38,25 +38,16 @@ async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boo
   return last;
 }
 
-/** VS Code settings for the test's eyes: the terminal drawn as DOM text, no welcome page. */
-const DOM_TERMINAL = 'mkdir -p ~/.local/share/code-server/User && ' +
-  `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`;
-
 const status = async (id: string) => (await api.call('GET', `/api/sandboxes/${id}/status`)).body;
 
 test('code-server killed with SIGKILL comes back by itself; the crash record says signal; the open tab works again', { timeout: 240_000 }, async (t) => {
   const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
   await api.call('POST', `/api/sandboxes/${id}/exec`, {
-    cmd: `echo survives > kept.txt && ${DOM_TERMINAL}`,
+    cmd: `echo survives > kept.txt && ${DOM_TERMINAL_SETTINGS}`,
   });
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${gw.url}/vscode-proxy/${id}/`);
-  await page.fill('#username', 'admin');
-  await page.fill('#password', ADMIN_PASSWORD);
-  await page.click('button[type=submit]');
-  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  const page = await openIde(browser, gw.url, id, 'admin', ADMIN_PASSWORD);
   await runInTerminal(page, 'echo before-$((40+2))', 'before-42');
   const before = await status(id);
   assert.equal(before.state, 'running');
@@ -115,16 +106,11 @@ test('a main process killed by the memory limit is classified oom', { timeout: 1
 
 test('a gateway killed with SIGKILL: running sandboxes are adopted (same PIDs, files, URLs), the open tab reconnects, orphans are stopped', { timeout: 240_000 }, async (t) => {
   const [a, b, orphan] = await Promise.all([1, 2, 3].map(async () => (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID));
-  await api.call('POST', `/api/sandboxes/${a}/exec`, { cmd: `echo a-data > a.txt && ${DOM_TERMINAL}` });
+  await api.call('POST', `/api/sandboxes/${a}/exec`, { cmd: `echo a-data > a.txt && ${DOM_TERMINAL_SETTINGS}` });
   const pids = { a: (await status(a!)).pid, b: (await status(b!)).pid };
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${gw.url}/vscode-proxy/${a}/`);
-  await page.fill('#username', 'admin');
-  await page.fill('#password', ADMIN_PASSWORD);
-  await page.click('button[type=submit]');
-  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  const page = await openIde(browser, gw.url, a!, 'admin', ADMIN_PASSWORD);
   await runInTerminal(page, 'echo pre-$((1+1))', 'pre-2');
   gw.process.kill('SIGKILL');
   await new Promise((r) => gw.process.once('exit', r));

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { ADMIN_PASSWORD, Api, ROOT, sandboxProcesses, startGatewayProcess, tempDataDir, removeDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
-import { launchChromium, runInTerminal } from '../helpers/browser.ts';
+import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
 
 const run = promisify(execFile);
 const codeyard = (args: string[]) =>
@@ -57,24 +57,15 @@ test('files written in the IDE survive restarts, deletion of the sandbox, and ba
   const first = await createOn(undefined);
   const record = (await api.call('GET', `/api/sandboxes/${first}`)).body;
   assert.equal(record.workspace, 'default', 'no workspace named: the user\'s default one');
-  const settings = await api.call('POST', `/api/sandboxes/${first}/exec`, {
-    cmd: 'mkdir -p ~/.local/share/code-server/User && ' +
-      `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`,
-  });
+  const settings = await api.call('POST', `/api/sandboxes/${first}/exec`, { cmd: DOM_TERMINAL_SETTINGS });
   assert.equal(settings.body.exitCode, 0, settings.text);
 
   // Write through the browser: the IDE's own terminal.
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${gw.url}/vscode-proxy/${first}/`);
-  await page.fill('#username', 'admin');
-  await page.fill('#password', ADMIN_PASSWORD);
-  await page.click('button[type=submit]');
-  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  const page = await openIde(browser, gw.url, first, 'admin', ADMIN_PASSWORD);
   await runInTerminal(page,
     'mkdir -p src && printf "line one\\nline two\\n" > src/notes.md && head -c 300000 /dev/urandom > blob.bin && ' +
     'chmod 0750 src && ln -s src/notes.md link.md && echo WROTE-$((6*7))', 'WROTE-42');
-  await context.close();
+  await page.context().close();
 
   const original = await fingerprint(first);
   assert.match(original, /workspace\/blob\.bin f 644 300000/);

@@ -12,6 +12,21 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
+/** VS Code settings for a test's eyes: the terminal drawn as DOM text, no welcome page. Run it in a sandbox before its IDE opens. */
+export const DOM_TERMINAL_SETTINGS = 'mkdir -p ~/.local/share/code-server/User && ' +
+  `printf '%s' '{"terminal.integrated.gpuAcceleration":"off","workbench.startupEditor":"none"}' > ~/.local/share/code-server/User/settings.json`;
+
+/** A new page that opened a sandbox's IDE link, logged in on the way, and shows the workbench. */
+export async function openIde(browser: Browser, gatewayUrl: string, sandboxID: string, username: string, password: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${gatewayUrl}/vscode-proxy/${sandboxID}/`);
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  return page;
+}
+
 /**
  * Opens VS Code's integrated terminal and runs `command` in it, returning once
  * `expect` shows on screen. The keybinding is only live once the workbench has
