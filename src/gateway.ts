@@ -111,6 +111,29 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   };
 }
 
+/**
+ * With no gateway running: stops every sandbox the store says is not stopped
+ * (sandboxes outlive a stopped gateway by design). A restore calls this, so no
+ * sandbox keeps running on the files it replaces. Returns their IDs.
+ */
+export async function stopLingeringSandboxes(config: Config, log: Logger): Promise<string[]> {
+  const store = Store.open(config.dataDir);
+  try {
+    const active = store.sandboxes.list().filter((r) => r.state !== 'stopped').map((r) => r.sandboxID);
+    if (active.length === 0) return [];
+    const sandboxes = new SandboxService({
+      store, runtime: createRuntime(config, log), log: log.child({ component: 'sandboxes' }),
+      workspaces: new WorkspaceService({ store, dataDir: config.dataDir, log }),
+      defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
+      startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
+    });
+    await sandboxes.close({ stopSandboxes: true });
+    return active;
+  } finally {
+    store.close();
+  }
+}
+
 /** `templates.<id>.onExpiry` from the config; a template ID this version lacks is a config error. */
 function templateExpiry(config: Config): Record<string, 'stop' | 'delete' | undefined> {
   for (const id of Object.keys(config.templates)) {

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { withoutLog, type ProgressEvent, type SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { SandboxRecord } from '../store/sandboxes.ts';
@@ -40,6 +41,9 @@ const LogsQuery = z.strictObject({
   follow: z.enum(['true', 'false']).optional(),
 });
 
+/** Lifecycle calls take no body; one with fields is a mistake worth saying so. */
+const NoBody = z.strictObject({}).optional();
+
 const WaitQuery = z.strictObject({ wait: z.enum(['true', 'false']).optional() });
 
 const ExecBody = z.strictObject({
@@ -65,6 +69,21 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
   const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
 
   const audited = auditedBy(audit);
+
+  /** Open event streams: ended when the gateway shuts down, which would otherwise wait for every client to leave. */
+  const streams = new Set<ServerResponse>();
+  const openStream = (request: FastifyRequest, reply: FastifyReply): ServerResponse => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    streams.add(res);
+    request.raw.on('close', () => streams.delete(res));
+    return res;
+  };
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+    streams.clear();
+  });
 
   app.get('/api/templates', async () => listTemplates());
 
@@ -97,11 +116,13 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/stop', async (request) => {
     const { user } = principalOf(request);
+    parseInput(NoBody, request.body);
     return view(await sandboxes.stop(user, request.params.id));
   });
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/start', async (request) => {
     const { user } = principalOf(request);
+    parseInput(NoBody, request.body);
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     let record = await sandboxes.start(user, request.params.id);
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
@@ -110,6 +131,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
 
   app.post<{ Params: { id: string } }>('/api/sandboxes/:id/restart', async (request) => {
     const { user } = principalOf(request);
+    parseInput(NoBody, request.body);
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     let record = await audited(request, 'sandbox.restart', request.params.id, () => sandboxes.restart(user, request.params.id));
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
@@ -135,14 +157,13 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     const { text, offset } = sandboxes.readLog(user, request.params.id, 0);
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    const last = lines.slice(-tail);
+    const last = tail === 0 ? [] : lines.slice(-tail);
     if (follow !== 'true') return reply.type('text/plain; charset=utf-8').send(last.join('\n') + (last.length ? '\n' : ''));
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const res = openStream(request, reply);
     for (const line of last) res.write(`data: ${line}\n\n`);
     let position = offset;
     let partial = '';
+    let lastWrite = Date.now();
     const timer = setInterval(() => {
       try {
         const next = sandboxes.readLog(user, request.params.id, position);
@@ -151,7 +172,8 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
         const parts = chunk.split('\n');
         partial = parts.pop() ?? '';
         for (const line of parts) res.write(`data: ${line}\n\n`);
-        res.write(': keep-alive\n\n');
+        if (Date.now() - lastWrite >= EVENTS_KEEPALIVE_MS) res.write(': keep-alive\n\n');
+        if (parts.length || Date.now() - lastWrite >= EVENTS_KEEPALIVE_MS) lastWrite = Date.now();
       } catch {
         clearInterval(timer);
         res.end();
@@ -169,9 +191,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     const { user } = principalOf(request);
     const id = request.params.id;
     const record = sandboxes.getFor(user, id);
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const res = openStream(request, reply);
     const send = (phase: string, message: string, at: string) => {
       const current = store.sandboxes.get(id);
       res.write(`event: progress\ndata: ${JSON.stringify({ phase, message, at, sandbox: current ? view(current) : null, lastCrash: current?.lastCrash ?? null })}\n\n`);

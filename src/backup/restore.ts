@@ -41,6 +41,8 @@ export async function restoreBackup(opts: { dataDir: string; file: string; log: 
     for (const w of manifest.workspaces) {
       // Names become paths: an archive that was tampered with must not write outside the data dir.
       if (!usernameSchema.safeParse(w.owner).success || !WORKSPACE_NAME.test(w.name)) throw new Error(`${opts.file}: bad workspace entry ${w.owner}/${w.name}`);
+      if (w.path !== join('users', w.owner, w.name)) throw new Error(`${opts.file}: workspace ${w.owner}/${w.name} is stored at an unexpected path ${w.path}`);
+      if (manifest.scope === 'user' && w.owner !== manifest.user) throw new Error(`${opts.file}: a backup of ${manifest.user} holds a workspace of ${w.owner}; refusing to restore it`);
     }
 
     if (manifest.scope === 'full') {

@@ -12,6 +12,7 @@ import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { ideProxyPath, matchProxyRoute, type ProxyRoute } from './routes.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
@@ -180,11 +181,16 @@ export class SandboxProxy {
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
       // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.
-      if ((record.state === 'stopped' || record.state === 'error') && req.method === 'GET' && wantsHtml(req)) {
+      // Not one in `error`: a page that refreshes would restart a crash loop forever; say why it failed instead.
+      if (record.state === 'stopped' && req.method === 'GET' && wantsHtml(req)) {
         await this.deps.sandboxes.startOnOpen(principal.user, route.sandboxID);
         throw new StartingError(`sandbox ${route.sandboxID} was stopped and is starting again`);
       }
       if (record.state === 'starting' || record.state === 'restarting') throw new StartingError(`sandbox ${route.sandboxID} is ${record.state}`);
+      if (record.state === 'error') {
+        throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
+          `See its log and start it again from the portal (/#/s/${route.sandboxID}/details), or POST /api/sandboxes/${route.sandboxID}/start`);
+      }
       throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
     }
     stripGatewayCredentials(req, this.trusted(req.socket.remoteAddress ?? '', 0));

@@ -104,6 +104,8 @@ export class SandboxService {
   /** Last activity per sandbox seen at the proxy (ms), not yet all written to the store. */
   private readonly activity = new Map<string, number>();
   private readonly activityFlushed = new Map<string, number>();
+  /** Exec commands in flight per sandbox. */
+  private readonly execsRunning = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
   /** Every sandbox's progress, as it happens; one listener per open event stream. */
   readonly progress = new EventEmitter<{ progress: [ProgressEvent] }>();
@@ -215,7 +217,21 @@ export class SandboxService {
     if (record.state !== 'running') {
       throw new ConflictError(`sandbox ${sandboxID} is ${record.state}, not running: ${record.state === 'starting' ? 'wait for it (GET it, or create with ?wait=true)' : 'start it first'}`);
     }
-    return this.opts.runtime.exec(this.spec(record), req);
+    // A command running through exec is use: idle stop waits for it.
+    this.execsRunning.set(sandboxID, (this.execsRunning.get(sandboxID) ?? 0) + 1);
+    this.touch(sandboxID);
+    try {
+      const result = await this.opts.runtime.exec(this.spec(record), req);
+      const now = this.opts.store.sandboxes.get(sandboxID);
+      if (now?.state !== 'running' && !result.timedOut && result.exitCode !== 0) {
+        result.stderr += `\n[codeyard: the sandbox was ${now ? now.state : 'deleted'} while this command ran]\n`;
+      }
+      return result;
+    } finally {
+      this.touch(sandboxID);
+      const left = (this.execsRunning.get(sandboxID) ?? 1) - 1;
+      if (left > 0) this.execsRunning.set(sandboxID, left); else this.execsRunning.delete(sandboxID);
+    }
   }
 
   /**
@@ -328,7 +344,7 @@ export class SandboxService {
    */
   async startOnOpen(user: User, sandboxID: string): Promise<SandboxRecord> {
     const record = this.getFor(user, sandboxID);
-    if (record.state !== 'stopped' && record.state !== 'error') return record;
+    if (record.state !== 'stopped') return record;
     this.opts.log.info({ sandboxID, by: user.username }, 'IDE opened while stopped: starting it');
     return this.start(user, sandboxID);
   }
@@ -527,13 +543,13 @@ export class SandboxService {
       this.failures.delete(sandboxID);
       this.opts.store.sandboxes.update(sandboxID, {
         state: 'error', lastCrash, startedAt: null,
-        error: `${why}; it failed ${failures} times in a row (${classification}), so it was left stopped: fix the cause, then POST /api/sandboxes/${sandboxID}/start. Last log lines:\n${logTail.slice(-1500)}`,
+        error: `${withoutLog(why)}; it failed ${failures} times in a row (${classification}), so it was left stopped: fix the cause, then POST /api/sandboxes/${sandboxID}/start. Last log lines:\n${logTail.slice(-1500)}`,
       });
       this.report(sandboxID, 'error', `${withoutLog(why)}; failed ${failures} times in a row (${classification}): left stopped`);
       return;
     }
     const delay = this.supervision.backoffMs[Math.min(failures - 1, this.supervision.backoffMs.length - 1)]!;
-    this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', lastCrash, restarts: record.restarts + 1, startedAt: null, error: `${why} (${classification}); restarting in ${Math.round(delay / 1000)} s` });
+    this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', lastCrash, restarts: record.restarts + 1, startedAt: null, error: `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s` });
     const timer = setTimeout(() => {
       this.restartTimers.delete(sandboxID);
       this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => {});
@@ -577,7 +593,7 @@ export class SandboxService {
       const last = this.activity.get(record.sandboxID) ?? Date.parse(record.lastActivityAt ?? record.startedAt ?? record.createdAt);
       if (this.activity.has(record.sandboxID) && last > Date.parse(record.lastActivityAt ?? '1970-01-01')) this.flushActivity(record.sandboxID, last);
       const expired = record.endAt !== null && record.endAt <= now;
-      const idle = idleStopMs > 0 && record.state === 'running' && nowMs - last >= idleStopMs;
+      const idle = idleStopMs > 0 && record.state === 'running' && nowMs - last >= idleStopMs && !this.execsRunning.has(record.sandboxID);
       if (!expired && !idle) continue;
       const action = expired ? this.onExpiry(record) : 'stop';
       // A stopped throwaway sandbox past its timeout is deleted all the same; a stopped persistent one has nothing left to stop.
@@ -585,7 +601,7 @@ export class SandboxService {
       if (!active && !(action === 'delete' && record.state !== 'stopping')) continue;
       this.opts.log.info({ sandboxID: record.sandboxID, endAt: record.endAt, idleSeconds: Math.round((nowMs - last) / 1000) },
         !expired ? 'sandbox idle; stopping (files kept; opening it starts it again)'
-          : action === 'delete' ? 'sandbox timeout reached; deleting it (throwaway workspace)' : 'sandbox timeout reached; stopping (files kept)');
+          : action === 'delete' ? `sandbox timeout reached; deleting it${record.workspace ? ` (workspace ${record.workspace.name} is kept)` : ' and its throwaway workspace'}` : 'sandbox timeout reached; stopping (files kept)');
       this.starting.get(record.sandboxID)?.abort();
       this.cancelRestart(record.sandboxID);
       this.serialize(record.sandboxID, async () => {

@@ -68,6 +68,12 @@ test('sandbox create, ls, rm against the running gateway', async () => {
   assert.equal(ide, `/vscode-proxy/${id}/`);
   const ls = await codeyard(['sandbox', '--url', gw.url, 'ls'], env);
   assert.match(ls.stdout, new RegExp(`${id}\\tvscode\\trunning\\tadmin\\tfrom-cli`));
+  assert.match(ls.stdout, /\tdefault$/m, 'the WORKSPACE column');
+  assert.match((await codeyard(['sandbox', '--url', gw.url, 'stop', id!], env)).stdout, new RegExp(`^${id}\tstopped`));
+  assert.match((await codeyard(['sandbox', '--url', gw.url, 'start', id!], env)).stdout, new RegExp(`^${id}\trunning`));
+  const contradiction = await codeyard(['sandbox', '--url', gw.url, 'create', '--workspace', 'x', '--throwaway'], env);
+  assert.equal(contradiction.code, 1);
+  assert.match(contradiction.stderr, /--workspace and --throwaway contradict/);
   const rm = await codeyard(['sandbox', '--url', gw.url, 'rm', id!], env);
   assert.equal(rm.code, 0, rm.stderr);
   assert.match((await codeyard(['sandbox', '--url', gw.url, 'ls'], env)).stdout, /no sandboxes/);
@@ -129,4 +135,22 @@ test('workspace create, ls, rename, rm --confirm; sandbox create --workspace and
   const api = new Api(gw.url, { 'x-api-key': key });
   assert.equal((await api.call('GET', `/api/sandboxes/${tid}`)).body.workspace, null);
   await api.call('DELETE', `/api/sandboxes/${tid}`);
+});
+
+test('one gateway per data dir; SIGTERM does not wait for clients following a log', { timeout: 120_000 }, async () => {
+  const dataDir = tempDataDir();
+  const first = await startGatewayProcess({ dataDir });
+  try {
+    await assert.rejects(startGatewayProcess({ dataDir }), /another codeyard gateway \(pid \d+, port \d+\) is serving/);
+    const api = await Api.login(first.url);
+    const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', workspace: null })).body.sandboxID;
+    const follow = await fetch(`${first.url}/api/sandboxes/${id}/logs?follow=true&tail=1`, { headers: api.headers });
+    assert.equal(follow.status, 200);
+    const t0 = Date.now();
+    await first.stop();
+    assert.ok(Date.now() - t0 < 10_000, `SIGTERM took ${Date.now() - t0} ms with a follower connected`);
+    await follow.body?.cancel().catch(() => {});
+  } finally {
+    await first.destroy();
+  }
 });

@@ -52,6 +52,10 @@ test('an idle sandbox stops by itself; opening its IDE starts it again', { timeo
   const page = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
   assert.ok(page.status === 200 || page.status === 302, String(page.status));
   assert.equal((await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'cat idle.txt' })).body.stdout, 'still-here\n');
+  // A command running through exec is use too: it outlives the idle limit.
+  const long = await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'sleep 4 && echo finished' });
+  assert.equal(long.body.exitCode, 0, long.text);
+  assert.equal(long.body.stdout, 'finished\n');
   // A program (no text/html) asking for a stopped IDE does not start it.
   await api.call('POST', `/api/sandboxes/${id}/stop`);
   assert.equal((await api.call('GET', `/vscode-proxy/${id}/`)).status, 502);

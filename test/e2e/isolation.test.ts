@@ -42,6 +42,11 @@ test('a sandbox sees its own workspace as user coder, with its envVars', async (
   assert.equal(r.stdout, 'coder\n/home/coder/workspace\ntop-secret\nhi-from-b\n');
 });
 
+test('a sandbox has its own writable /tmp (sticky, like any /tmp)', async () => {
+  const r = await exec(b, 'stat -c %a /tmp && f=$(mktemp) && echo ok > "$f" && cat "$f"');
+  assert.equal(r.stdout, '1777\nok\n', r.stderr);
+});
+
 test("another sandbox's workspace, the data dir and /root are not readable", async () => {
   const r = await exec(a, [
     'sh', '-c',

@@ -92,6 +92,13 @@ test('a main process that cannot find a module is classified missing_dependency,
   assert.equal(s.lastCrash.classification, 'missing_dependency');
   assert.match(s.lastCrash.logTail, /Cannot find module/);
   assert.equal(s.restarts, 2);
+  // A browser opening it is told why it failed; it is not restarted behind the user's back (a refreshing page would loop).
+  const page = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
+  assert.equal(page.status, 502);
+  assert.match(page.text, /failed: .*missing_dependency/);
+  await sleep(1500);
+  assert.equal((await status(id)).state, 'error');
+  assert.equal((await status(id)).restarts, 2);
   await api.call('DELETE', `/api/sandboxes/${id}`);
 });
 

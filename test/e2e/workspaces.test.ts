@@ -122,7 +122,7 @@ test('files written in the IDE survive restarts, deletion of the sandbox, and ba
   // Restore refuses to run under a live gateway, then works with it stopped.
   const refused = await codeyard(['--data-dir', dataDir, '--port', new URL(gw.url).port, 'restore', archive]);
   assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, /is running: stop it first/);
+  assert.match(refused.stderr, /the gateway \(pid \d+, port \d+\) is running on .*: stop it first/);
   const port = new URL(gw.url).port;
   await gw.stop();
   const restore = await codeyard(['--data-dir', dataDir, '--port', port, 'restore', archive]);
@@ -135,18 +135,22 @@ test('files written in the IDE survive restarts, deletion of the sandbox, and ba
   assert.equal(await fingerprint(third), original, 'after backup, delete and restore');
 
   // A user backup restores just the workspaces (here over the existing one, which is moved aside, not lost).
+  // The sandbox is left running by the gateway's stop; the restore stops it, so it cannot keep the old files.
   await api.call('POST', `/api/sandboxes/${third}/exec`, { cmd: 'echo newer > newer.txt' });
-  await api.call('DELETE', `/api/sandboxes/${third}`);
   await gw.stop();
+  assert.ok(sandboxProcesses(third).length > 0, 'sandboxes outlive a stopped gateway');
   const userRestore = await codeyard(['--data-dir', dataDir, '--port', port, 'restore', join(backupDir, 'admin.tar.gz')]);
   assert.equal(userRestore.code, 0, userRestore.stderr);
+  assert.match(userRestore.stdout, new RegExp(`stopped \\d+ sandbox\\(es\\) still running on this data dir.*${third}`));
+  assert.deepEqual(sandboxProcesses(third), []);
   assert.match(userRestore.stdout, /what it replaced was moved to .*replaced-/);
   const saved = /moved to (\S+)/.exec(userRestore.stdout)![1]!;
   assert.ok(existsSync(join(saved, 'users/admin/default/workspace/newer.txt')), 'the replaced workspace is kept aside');
   gw = await startGatewayProcess({ dataDir });
   api = await Api.login(gw.url);
-  const fourth = await createOn('default');
-  assert.equal(await fingerprint(fourth), original, 'after a user restore');
+  const again = await api.call('POST', `/api/sandboxes/${third}/start?wait=true`);
+  assert.equal(again.body.state, 'running', again.text);
+  assert.equal(await fingerprint(third), original, 'after a user restore, on the sandbox that was running');
   assert.deepEqual(sandboxProcesses(first), []);
   removeDataDir(backupDir);
 });

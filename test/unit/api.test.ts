@@ -173,3 +173,15 @@ test('host overview is for admins; the portal page redirects strangers to log in
   assert.equal((await gw.app.inject({ method: 'GET', url: '/assets/..%2Fcodeyard.db' })).statusCode, 404);
   assert.equal((await gw.app.inject({ method: 'GET', url: '/assets/nothing-here.js' })).statusCode, 404);
 });
+
+test('lifecycle calls refuse a body with fields; logs?tail=0 gives no lines', async () => {
+  const created = await inject(dan, 'POST', '/api/sandboxes?wait=true', { templateID: 'vscode', workspace: null });
+  const id = created.body.sandboxID;
+  const withBody = await inject(dan, 'POST', `/api/sandboxes/${id}/stop`, { force: true });
+  assert.equal(withBody.status, 400);
+  assert.match(withBody.body.message, /force/);
+  const none = await gw.app.inject({ method: 'GET', url: `/api/sandboxes/${id}/logs?tail=0`, headers: { cookie: dan } });
+  assert.equal(none.statusCode, 200);
+  assert.equal(none.body, '');
+  await inject(dan, 'DELETE', `/api/sandboxes/${id}`);
+});

@@ -39,7 +39,8 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     '--ro-bind', `${o.dirs.etc}/group`, '/etc/group',
     '--proc', '/proc',
     '--dev', '/dev',
-    '--tmpfs', '/tmp',
+    // A private /tmp anyone inside may write to, sticky like any /tmp.
+    '--perms', '1777', '--tmpfs', '/tmp',
     '--tmpfs', '/run',
     '--bind', o.dirs.run, INSIDE.runDir,
     '--tmpfs', '/home',
