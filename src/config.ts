@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { InvalidInputError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
+/** The workspace image this version builds and runs by default. */
+export const DEFAULT_IMAGE = `codeyard/workspace:${(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}`;
 
 const ConfigSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -40,7 +42,16 @@ const ConfigSchema = z.strictObject({
     loginBaseDelayMs: z.coerce.number().int().min(1).default(1000),
   }).prefault({}),
   runtime: z.strictObject({
-    driver: z.enum(['local']).default('local'),
+    /** `local` (bubblewrap on this machine) or `docker` (a container per sandbox; Podman through its Docker-compatible socket). */
+    driver: z.enum(['local', 'docker']).default('local'),
+    docker: z.strictObject({
+      /** The workspace image (`codeyard image build` makes it). */
+      image: z.string().min(1).default(DEFAULT_IMAGE),
+      /** uid (and gid) of `coder` in the image: owner of workspace files on the host. */
+      uid: z.coerce.number().int().min(1).max(2 ** 31 - 2).default(1000),
+      /** The engine's API; default: DOCKER_HOST, else unix:///var/run/docker.sock. */
+      host: z.string().optional(),
+    }).prefault({}),
     local: z.strictObject({
       /** `bubblewrap` (default) or `none` (explicit opt-out: no namespaces, for machines without bwrap). */
       isolation: z.enum(['bubblewrap', 'none']).default('bubblewrap'),
@@ -76,6 +87,8 @@ const ConfigSchema = z.strictObject({
   templates: z.record(z.string(), z.strictObject({
     /** On timeout: `stop` (keep it, files and all) or `delete`. Default: stop with a persistent workspace, delete with a throwaway one. */
     onExpiry: z.enum(['stop', 'delete']).optional(),
+    /** Container runtime: `default` (egress allowed) or `none` (no network at all). */
+    network: z.enum(['default', 'none']).optional(),
   })).default({}),
 });
 
@@ -91,6 +104,7 @@ const ENV_KEYS: Record<string, string[]> = {
   CODEYARD_RUNTIME: ['runtime', 'driver'],
   CODEYARD_ISOLATION: ['runtime', 'local', 'isolation'],
   CODEYARD_TRUST_PROXY: ['trustProxy'],
+  CODEYARD_DOCKER_IMAGE: ['runtime', 'docker', 'image'],
 };
 
 export interface ConfigSources {

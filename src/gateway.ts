@@ -13,6 +13,8 @@ import { SandboxService } from './sandboxes/sandbox-service.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
 import { findTemplate, templateIDs } from './templates/catalog.ts';
 import { LocalRuntime } from './runtime/local/local-runtime.ts';
+import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
+import { dockerClient } from './runtime/docker/docker-client.ts';
 import type { Runtime } from './runtime/interface.ts';
 import { SandboxProxy } from './proxy/sandbox-proxy.ts';
 import { buildApp } from './api/app.ts';
@@ -143,6 +145,15 @@ function templateExpiry(config: Config): Record<string, 'stop' | 'delete' | unde
 }
 
 function createRuntime(config: Config, log: Logger): Runtime {
+  if (config.runtime.driver === 'docker') {
+    const { docker, where } = dockerClient(config.runtime.docker.host);
+    return new DockerRuntime({
+      docker, where, dataDir: config.dataDir, image: config.runtime.docker.image, uid: config.runtime.docker.uid,
+      maxProcesses: config.sandboxes.maxProcesses, socketWaitMs: config.sandboxes.startTimeoutSeconds * 1000,
+      networks: Object.fromEntries(Object.entries(config.templates).map(([id, t]) => [id, t.network])),
+      log: log.child({ component: 'runtime' }),
+    });
+  }
   const toolchain = toolchainPaths();
   if (!existsSync(toolchain.codeServerEntry)) {
     throw new SetupError(`code-server is not installed in the toolchain cache (${toolchain.codeServerDir}): run \`npm run setup\` (or \`codeyard setup\`) first`);

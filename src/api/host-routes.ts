@@ -20,7 +20,7 @@ function availableMemoryBytes(): number | null {
 export function hostRoutes(app: FastifyInstance, deps: { sandboxes: SandboxService; store: Store }): void {
   app.get('/api/host', async (request) => {
     if (principalOf(request).user.role !== 'admin') throw new ForbiddenError('only admins see the host overview');
-    const usage = deps.sandboxes.hostUsage();
+    const usage = await deps.sandboxes.hostUsage();
     return {
       sandboxes: { total: usage.total, running: usage.running, byState: usage.byState },
       memory: { totalBytes: totalmem(), availableBytes: availableMemoryBytes(), sandboxesBytes: usage.memoryBytes, reservedMB: usage.reservedMemoryMB },

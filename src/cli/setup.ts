@@ -1,10 +1,17 @@
 import { toolchainPaths } from '../toolchain/paths.ts';
-import { CODE_SERVER_VERSION, DEBIAN_PACKAGES, DEBIAN_TEST_PACKAGES, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
+import { CODE_SERVER_VERSION, DEBIAN_DOCKER_PACKAGES, DEBIAN_PACKAGES, DEBIAN_TEST_PACKAGES, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
+import { ensureDockerEngine } from '../toolchain/docker-engine.ts';
+import { dockerClient } from '../runtime/docker/docker-client.ts';
+import { buildWorkspaceImage, imageIsCurrent, imageRecipe } from '../runtime/docker/image-build.ts';
+import { DEFAULT_IMAGE } from '../config.ts';
+import type { Toolchain } from '../toolchain/paths.ts';
 import { installDebianPackages, missingDebianPackages } from '../toolchain/system-packages.ts';
 import { codeServerVersion, installCodeServer } from '../toolchain/code-server-install.ts';
 
 export interface SetupOptions {
   withTestDeps?: boolean;
+  /** runtime: docker: the engine (started if it does not answer) and the workspace image. */
+  withDocker?: boolean;
 }
 
 const say = (line: string) => process.stderr.write(line + '\n');
@@ -14,7 +21,8 @@ const step = (line: string) => say(`\x1b[1m==> ${line}\x1b[0m`);
 export async function runSetup(opts: SetupOptions): Promise<void> {
   // scripts/setup.sh passes its own start time, so the total includes Node and npm ci.
   const t0 = Number(process.env.CODEYARD_SETUP_STARTED_MS) || Date.now();
-  const wanted = [...DEBIAN_PACKAGES, ...(opts.withTestDeps ? DEBIAN_TEST_PACKAGES : [])];
+  const withDocker = opts.withDocker || opts.withTestDeps;
+  const wanted = [...new Set([...DEBIAN_PACKAGES, ...(opts.withTestDeps ? DEBIAN_TEST_PACKAGES : []), ...(withDocker ? DEBIAN_DOCKER_PACKAGES : [])])];
   const missing = missingDebianPackages(wanted);
   if (missing.length === 0) {
     say(`✓ Debian packages present (${wanted.length})`);
@@ -40,8 +48,22 @@ export async function runSetup(opts: SetupOptions): Promise<void> {
     if (version !== CODE_SERVER_VERSION) throw new Error(`code-server was installed but \`code-server --version\` gave ${version ?? 'nothing'}: see ${t.dir}`);
     say(`✓ code-server ${version} runs`);
   }
+  if (withDocker) await setUpDocker(t, say);
   const next = process.env.npm_lifecycle_event === 'start' ? 'starting the gateway…'
     : process.env.npm_lifecycle_event === 'test' ? 'running the tests…'
     : 'start the gateway with: npm start   (or: npx codeyard serve)';
   say(`setup complete in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${next}`);
+}
+
+/** The Docker engine answering, and the workspace image built from this toolchain (debootstrap base: no registry needed). */
+async function setUpDocker(t: Toolchain, say: (line: string) => void): Promise<void> {
+  const { docker, where } = dockerClient();
+  await ensureDockerEngine(docker, say);
+  const uid = 1000;
+  if (await imageIsCurrent(docker, DEFAULT_IMAGE, imageRecipe(t, uid))) {
+    say(`✓ workspace image ${DEFAULT_IMAGE}`);
+    return;
+  }
+  step(`building the workspace image ${DEFAULT_IMAGE} (a few minutes the first time)`);
+  await buildWorkspaceImage({ docker, where, tag: DEFAULT_IMAGE, toolchain: t, baseFromDebootstrap: true, caCerts: [], uid, cacheDir: t.dir, say });
 }

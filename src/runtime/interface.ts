@@ -28,6 +28,7 @@ export interface WorkspaceRef {
 
 export interface SandboxSpec {
   sandboxID: string;
+  templateID: string;
   /** Small stable number per sandbox, never reused. */
   seq: number;
   /** The owner's user id: the local driver derives the host uid from it, so a user's files keep one owner across sandboxes. */
@@ -71,6 +72,8 @@ export interface ExecResult {
 
 export interface Runtime {
   readonly name: string;
+  /** Why the driver cannot work right now (its engine is down), or undefined when it can. */
+  available?(): Promise<string | undefined>;
   /** Prepares storage (workspace, home). Idempotent. */
   create(spec: SandboxSpec): Promise<void>;
   /** Starts the main process; resolves once spawned (health is the supervisor's job). */
@@ -91,12 +94,12 @@ export interface Runtime {
   /** The main process's log from byte `offset` on (for following it); offset is where the next read starts. */
   readLog(sandboxID: string, offset: number): { text: string; offset: number };
   /** How the last main process this gateway started for the sandbox ended, if it saw it end. */
-  lastExit(sandboxID: string): { exitCode: number | null; signal: string | null } | undefined;
+  lastExit(spec: SandboxSpec): Promise<{ exitCode: number | null; signal: string | null } | undefined>;
   /** Whether the kernel OOM-killed a process of the sandbox during its current run. */
-  oomKilled(spec: SandboxSpec): boolean;
+  oomKilled(spec: SandboxSpec): Promise<boolean>;
   /** Freezes every process of the sandbox (for a consistent snapshot of its files); false if it cannot. */
   pause(spec: SandboxSpec): Promise<boolean>;
   resume(spec: SandboxSpec): Promise<void>;
   /** What the sandbox uses now, where the driver can tell. */
-  usage(spec: SandboxSpec): { memoryBytes: number | null; cpuSeconds: number | null };
+  usage(spec: SandboxSpec): Promise<{ memoryBytes: number | null; cpuSeconds: number | null }>;
 }

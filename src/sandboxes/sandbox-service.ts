@@ -65,6 +65,8 @@ const ACTIVITY_FLUSH_MS = 5_000;
 const CRASH_LOG_LINES = 50;
 
 const REAPER_INTERVAL_MS = 5_000;
+/** How often reconciliation is tried again while the runtime's engine is down. */
+const RECONCILE_RETRY_MS = 5_000;
 
 /**
  * A step in a sandbox's life, for people watching it (the portal's progress
@@ -107,6 +109,7 @@ export class SandboxService {
   /** Exec commands in flight per sandbox. */
   private readonly execsRunning = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
+  private reconcileRetry: NodeJS.Timeout | undefined;
   /** Every sandbox's progress, as it happens; one listener per open event stream. */
   readonly progress = new EventEmitter<{ progress: [ProgressEvent] }>();
 
@@ -273,7 +276,7 @@ export class SandboxService {
       lastCrash: record.lastCrash,
       health: this.supervisors.get(sandboxID)?.health ?? { ok: live, checkedAt: null },
       limits: { memoryMB: record.memoryMB, cpuCount: record.cpuCount, enforced: record.limits === 'enforced' },
-      usage: live ? this.opts.runtime.usage(spec) : { memoryBytes: null, cpuSeconds: null },
+      usage: live ? await this.opts.runtime.usage(spec) : { memoryBytes: null, cpuSeconds: null },
     };
   }
 
@@ -314,14 +317,14 @@ export class SandboxService {
   }
 
   /** What running sandboxes hold together, for the host overview. */
-  hostUsage(): { running: number; total: number; byState: Record<string, number>; reservedMemoryMB: number; memoryBytes: number } {
+  async hostUsage(): Promise<{ running: number; total: number; byState: Record<string, number>; reservedMemoryMB: number; memoryBytes: number }> {
     const all = this.opts.store.sandboxes.list();
     const running = all.filter((r) => r.state === 'running');
     const byState: Record<string, number> = {};
     for (const r of all) byState[r.state] = (byState[r.state] ?? 0) + 1;
     let memoryBytes = 0;
     for (const r of running) {
-      try { memoryBytes += this.opts.runtime.usage(this.spec(r)).memoryBytes ?? 0; } catch { /* a record this version cannot run */ }
+      try { memoryBytes += (await this.opts.runtime.usage(this.spec(r))).memoryBytes ?? 0; } catch { /* a record this version cannot run */ }
     }
     return { running: running.length, total: all.length, byState, reservedMemoryMB: running.reduce((sum, r) => sum + r.memoryMB, 0), memoryBytes };
   }
@@ -383,6 +386,15 @@ export class SandboxService {
    * be reconciled is marked error; it never stops the gateway from starting.
    */
   async reconcile(): Promise<void> {
+    const down = await this.opts.runtime.available?.();
+    if (down) {
+      // Records stay as they are: adopting or restarting waits until the engine is back.
+      this.opts.log.error({ reason: down }, `the ${this.opts.runtime.name} runtime is not available; sandboxes will be reconciled when it is (retrying every ${RECONCILE_RETRY_MS / 1000} s)`);
+      clearTimeout(this.reconcileRetry);
+      this.reconcileRetry = setTimeout(() => void this.reconcile(), RECONCILE_RETRY_MS);
+      this.reconcileRetry.unref();
+      return;
+    }
     for (const record of this.opts.store.sandboxes.list()) {
       if (record.state === 'stopped') continue;
       try {
@@ -428,6 +440,7 @@ export class SandboxService {
   /** Stops tracking; sandboxes keep running so a restarted gateway adopts them (unless `stopSandboxes`). */
   async close(opts: { stopSandboxes?: boolean } = {}): Promise<void> {
     clearInterval(this.reaper);
+    clearTimeout(this.reconcileRetry);
     for (const s of this.supervisors.values()) s.stop();
     this.supervisors.clear();
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
@@ -528,9 +541,18 @@ export class SandboxService {
   private async afterCrash(sandboxID: string, why: string): Promise<void> {
     const record = this.mustGet(sandboxID);
     const spec = this.spec(record);
-    const exit = this.opts.runtime.lastExit(sandboxID) ?? { exitCode: null, signal: null };
+    const down = await this.opts.runtime.available?.().catch((err: Error) => err.message);
+    if (down) {
+      // The engine is away (a dockerd restart): not the sandbox's fault, and no use counting
+      // failures against it. Try again once it is back.
+      this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', startedAt: null, error: `${down}; restarting once it is back` });
+      this.report(sandboxID, 'restarting', `the ${this.opts.runtime.name} runtime is not available; restarting once it is back`);
+      this.scheduleRestart(sandboxID, RECONCILE_RETRY_MS);
+      return;
+    }
+    const exit = (await this.opts.runtime.lastExit(spec).catch(() => undefined)) ?? { exitCode: null, signal: null };
     const logTail = this.opts.runtime.logTail(sandboxID, 16_384).split('\n').slice(-CRASH_LOG_LINES - 1).join('\n');
-    const classification = classifyCrash({ ...exit, oomKilled: this.opts.runtime.oomKilled(spec), logTail });
+    const classification = classifyCrash({ ...exit, oomKilled: await this.opts.runtime.oomKilled(spec).catch(() => false), logTail });
     const uptimeSeconds = record.startedAt && record.state === 'running' ? Math.round((Date.now() - Date.parse(record.startedAt)) / 1000) : null;
     if (uptimeSeconds !== null && uptimeSeconds * 1000 >= this.supervision.resetAfterMs) this.failures.delete(sandboxID);
     const failures = (this.failures.get(sandboxID) ?? 0) + 1;
@@ -550,13 +572,18 @@ export class SandboxService {
     }
     const delay = this.supervision.backoffMs[Math.min(failures - 1, this.supervision.backoffMs.length - 1)]!;
     this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', lastCrash, restarts: record.restarts + 1, startedAt: null, error: `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s` });
+    this.scheduleRestart(sandboxID, delay);
+    this.report(sandboxID, 'restarting', `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s`);
+  }
+
+  private scheduleRestart(sandboxID: string, delayMs: number): void {
+    this.cancelRestart(sandboxID);
     const timer = setTimeout(() => {
       this.restartTimers.delete(sandboxID);
       this.serialize(sandboxID, () => this.bringUp(sandboxID)).catch(() => {});
-    }, delay);
+    }, delayMs);
     timer.unref();
     this.restartTimers.set(sandboxID, timer);
-    this.report(sandboxID, 'restarting', `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s`);
   }
 
   private cancelRestart(sandboxID: string): void {
@@ -642,6 +669,7 @@ export class SandboxService {
     const owner = this.opts.store.users.byId(record.ownerId);
     return {
       sandboxID: record.sandboxID,
+      templateID: record.templateID,
       seq: record.seq,
       ownerId: record.ownerId,
       workspace: record.workspace && owner ? { owner: owner.username, name: record.workspace.name } : null,

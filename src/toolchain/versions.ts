@@ -13,5 +13,8 @@ export const DEBIAN_PACKAGES = [
   'bubblewrap', 'util-linux', 'coreutils', 'git', 'ca-certificates',
 ];
 
-/** What the test suite needs beyond the product: a real browser for end-to-end tests. */
-export const DEBIAN_TEST_PACKAGES = ['chromium'];
+/** runtime: docker: the engine, and debootstrap to make the image's base with no registry. */
+export const DEBIAN_DOCKER_PACKAGES = ['docker.io', 'debootstrap'];
+
+/** What the test suite needs beyond the product: a real browser, and Docker for the container runtime's tests. */
+export const DEBIAN_TEST_PACKAGES = ['chromium', ...DEBIAN_DOCKER_PACKAGES];

@@ -80,9 +80,9 @@ export class FakeRuntime implements Runtime {
   }
 
   readLog(): { text: string; offset: number } { return { text: 'fake log line\n', offset: 14 }; }
-  lastExit() { return { exitCode: 1, signal: null }; }
-  oomKilled(): boolean { return false; }
-  usage() { return { memoryBytes: null, cpuSeconds: null }; }
+  async lastExit() { return { exitCode: 1, signal: null }; }
+  async oomKilled(): Promise<boolean> { return false; }
+  async usage() { return { memoryBytes: null, cpuSeconds: null }; }
   readonly paused = new Set<string>();
   async pause(spec: SandboxSpec): Promise<boolean> { this.paused.add(spec.sandboxID); return true; }
   async resume(spec: SandboxSpec): Promise<void> { this.paused.delete(spec.sandboxID); }

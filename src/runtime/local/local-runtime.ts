@@ -1,7 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, readFileSync, renameSync, existsSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, readFileSync, renameSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
 import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError } from '../../errors.ts';
@@ -9,6 +8,10 @@ import type { Toolchain } from '../../toolchain/paths.ts';
 import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
+import { pinSocket } from '../socket-pin.ts';
+import { chownIfNeeded } from '../ownership.ts';
+import { signalName } from '../signal-name.ts';
+import { readFileFrom, tailFile } from '../main-log.ts';
 import { Cgroups, type CgroupHandle } from './cgroups.ts';
 import { bwrapArgs, dropPrivileges, INSIDE_UID } from './bwrap-args.ts';
 import { hostLayout, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from './sandbox-dirs.ts';
@@ -44,7 +47,6 @@ const USER_UID_OFFSET = 1_000_000;
 const MAX_SOCKET_PATH = 107;
 const INFO_FD_TIMEOUT_MS = 10_000;
 const KILL_WAIT_MS = 5_000;
-const SOCKET_POLL_MS = 25;
 /** timeout(1)'s grace between TERM and KILL for an exec that overran. */
 const EXEC_KILL_AFTER_S = 2;
 /** Our own backstop beyond timeoutMs, should timeout(1) itself hang. */
@@ -52,8 +54,6 @@ const EXEC_BACKSTOP_MS = 5_000;
 /** After an exec's process exits, how long its output pipes may stay open (a background child holding them). */
 const EXEC_DRAIN_MS = 200;
 const LOG_TAIL_BYTES = 4_000;
-/** At most this much log per read when following it. */
-const LOG_READ_MAX_BYTES = 256 * 1024;
 /** main.log is rotated (one old copy kept) at start once it is this big. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
@@ -206,7 +206,7 @@ export class LocalRuntime implements Runtime {
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
     const state = spec.driverState as LocalDriverState;
     if (!isAlive(state.init ?? state.outer)) throw new ConflictError(`sandbox ${spec.sandboxID} is not running: start it before exec`);
-    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
+    const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const layout = this.layout(dirs);
     const cwd = req.cwd ?? layout.workspace;
     const env = sandboxEnv(layout, { ...spec.envVars, ...req.envs });
@@ -258,34 +258,11 @@ export class LocalRuntime implements Runtime {
   }
 
   logTail(sandboxID: string, bytes = LOG_TAIL_BYTES): string {
-    let fd: number | undefined;
-    try {
-      fd = openSync(sandboxDirs(this.opts.dataDir, sandboxID).log, 'r');
-      const size = fstatSync(fd).size;
-      const buf = Buffer.alloc(Math.min(bytes, size));
-      readSync(fd, buf, 0, buf.length, size - buf.length);
-      return buf.toString('utf8');
-    } catch {
-      return '';
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+    return tailFile(sandboxDirs(this.opts.dataDir, sandboxID).log, bytes);
   }
 
   readLog(sandboxID: string, offset: number): { text: string; offset: number } {
-    let fd: number | undefined;
-    try {
-      fd = openSync(sandboxDirs(this.opts.dataDir, sandboxID).log, 'r');
-      const size = fstatSync(fd).size;
-      const from = offset > size ? 0 : offset; // rotated meanwhile: start over
-      const buf = Buffer.alloc(Math.min(size - from, LOG_READ_MAX_BYTES));
-      readSync(fd, buf, 0, buf.length, from);
-      return { text: buf.toString('utf8'), offset: from + buf.length };
-    } catch {
-      return { text: '', offset };
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+    return readFileFrom(sandboxDirs(this.opts.dataDir, sandboxID).log, offset);
   }
 
   async stopOrphan(sandboxID: string): Promise<number> {
@@ -302,11 +279,11 @@ export class LocalRuntime implements Runtime {
     return stopped;
   }
 
-  lastExit(sandboxID: string) {
-    return this.exits.get(sandboxID);
+  async lastExit(spec: SandboxSpec) {
+    return this.exits.get(spec.sandboxID);
   }
 
-  oomKilled(spec: SandboxSpec): boolean {
+  async oomKilled(spec: SandboxSpec): Promise<boolean> {
     const { cgroup } = spec.driverState as LocalDriverState;
     return this.oomSeen.get(spec.sandboxID) === true || (cgroup !== undefined && this.cgroups.oomKills(cgroup) > 0);
   }
@@ -321,7 +298,7 @@ export class LocalRuntime implements Runtime {
     if (cgroup) await this.cgroups.freeze(cgroup, false);
   }
 
-  usage(spec: SandboxSpec) {
+  async usage(spec: SandboxSpec) {
     const { cgroup } = spec.driverState as LocalDriverState;
     return cgroup ? { memoryBytes: this.cgroups.memoryBytes(cgroup), cpuSeconds: this.cgroups.cpuSeconds(cgroup) } : { memoryBytes: null, cpuSeconds: null };
   }
@@ -357,26 +334,12 @@ export class LocalRuntime implements Runtime {
     const uid = this.asRoot ? state.uid! : process.getuid!();
     const endpoints: Record<string, Endpoint> = {};
     for (const [name, service] of Object.entries(spec.services)) {
-      const created = join(dirs.run, service.socketName);
-      const pinned = join(dirs.endpoints, service.socketName);
-      for (;;) {
-        const st = lstatOrUndefined(created);
-        if (st?.isSocket()) break;
-        if (st && !st.isSocket()) throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: ${service.socketName} is not a socket`);
-        if (!isAlive(state.init ?? state.outer)) {
-          throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: its main process exited before listening. Last log lines:\n${this.logTail(spec.sandboxID, 1500)}`);
-        }
-        if (Date.now() > deadline) throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: no ${service.socketName} after ${this.opts.socketWaitMs / 1000}s`);
-        await sleep(SOCKET_POLL_MS);
-      }
-      rmSync(pinned, { force: true });
-      linkSync(created, pinned);
-      const st = lstatSync(pinned);
-      if (!st.isSocket() || st.uid !== uid) {
-        rmSync(pinned, { force: true });
-        throw new RuntimeFailureError(`sandbox ${spec.sandboxID}: ${service.socketName} was replaced while starting (not a socket of uid ${uid})`);
-      }
-      endpoints[name] = { socketPath: pinned };
+      endpoints[name] = {
+        socketPath: await pinSocket({
+          sandboxID: spec.sandboxID, socketName: service.socketName, runDir: dirs.run, endpointsDir: dirs.endpoints, uid,
+          deadline, waitMs: this.opts.socketWaitMs, alive: () => isAlive(state.init ?? state.outer), logTail: () => this.logTail(spec.sandboxID, 1500),
+        }),
+      };
     }
     return endpoints;
   }
@@ -401,10 +364,6 @@ export class LocalRuntime implements Runtime {
   }
 }
 
-function signalName(n: number): string {
-  return Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
-}
-
 function envPairs(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
@@ -416,18 +375,6 @@ function passwdFor(uid: number): string {
 
 function groupFor(uid: number): string {
   return `root:x:0:\ncoder:x:${uid}:\nnogroup:x:65534:\n`;
-}
-
-/**
- * Gives the sandbox's uid its directory. A tree owned by someone else (a workspace
- * restored from another machine, or from before per-user uids) is handed over
- * whole, once; after that the top directory's owner says it is done.
- */
-function chownIfNeeded(dir: string, uid: number): void {
-  const st = statSync(dir);
-  if (st.uid === uid) return;
-  if (readdirSync(dir).length === 0) { chownSync(dir, uid, uid); return; }
-  execFileSync('/bin/chown', ['-R', '--no-dereference', `${uid}:${uid}`, dir], { env: SPAWN_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 function lstatOrUndefined(path: string) {

@@ -1,0 +1,165 @@
+// runtime: docker against the real engine (dockerd, started by `npm test`'s
+// setup) and the real workspace image: the browser path, limits, isolation,
+// and recovery from a killed gateway, a restarted container and a restarted
+// engine.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { ADMIN_PASSWORD, Api, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
+import { dockerClient } from '../../src/runtime/docker/docker-client.ts';
+import { ensureDockerEngine } from '../../src/toolchain/docker-engine.ts';
+import { DEFAULT_IMAGE } from '../../src/config.ts';
+
+const { docker } = dockerClient();
+let dataDir: string;
+let gw: RunningGateway;
+let api: Api;
+let browser: Browser;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CONFIG = 'runtime:\n  driver: docker\nsupervisor:\n  backoffSeconds: [0.5]\n  maxFailures: 4\n  checkIntervalMs: 200\n  healthIntervalSeconds: 1\n';
+
+before(async () => {
+  await ensureDockerEngine(docker, () => {});
+  await docker.getImage(DEFAULT_IMAGE).inspect().catch(() => { throw new Error(`${DEFAULT_IMAGE} is missing: npm test's setup builds it (codeyard setup --with-test-deps)`); });
+  dataDir = tempDataDir();
+  writeFileSync(join(dataDir, 'codeyard.yaml'), CONFIG);
+  gw = await startGatewayProcess({ dataDir });
+  api = await Api.login(gw.url);
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await gw?.destroy();
+  for (const c of await docker.listContainers({ all: true, filters: { label: ['codeyard.sandbox'] } })) {
+    if ((c.Mounts ?? []).some((m) => m.Source?.startsWith(dataDir))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  }
+});
+
+async function create(body: Record<string, unknown> = {}): Promise<string> {
+  const r = await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', ...body });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.state, 'running', r.text);
+  return r.body.sandboxID;
+}
+
+const exec = async (id: string, cmd: string, extra: Record<string, unknown> = {}) => {
+  const r = await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd, ...extra });
+  assert.equal(r.status, 200, r.text);
+  return r.body as { exitCode: number; stdout: string; stderr: string; timedOut: boolean };
+};
+
+const container = (id: string) => docker.getContainer(`codeyard-${id}`).inspect();
+
+async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await get();
+  while (!ok(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last).slice(0, 600)}`);
+    await sleep(200);
+    last = await get();
+  }
+  return last;
+}
+
+test('VS Code in a container through the proxy: workbench, explorer, terminal', { timeout: 240_000 }, async () => {
+  const id = await create();
+  const record = await container(id);
+  assert.equal(record.Config.Image, DEFAULT_IMAGE);
+  assert.equal(record.Config.Labels['codeyard.sandbox'], id);
+  assert.equal(record.Config.Labels['codeyard.workspace'], 'default');
+  assert.equal((await exec(id, `echo "from a container" > in-container.txt && ${DOM_TERMINAL_SETTINGS}`)).exitCode, 0);
+  const page = await openIde(browser, gw.url, id, 'admin', ADMIN_PASSWORD);
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'in-container.txt' }).waitFor({ timeout: 60_000 });
+  await runInTerminal(page, 'cat in-container.txt; echo sum-$((20+22))', 'sum-42');
+  await page.locator('.xterm-rows', { hasText: 'from a container' }).first().waitFor();
+  await page.context().close();
+  assert.equal((await api.call('DELETE', `/api/sandboxes/${id}`)).status, 204);
+  await assert.rejects(container(id), /404|no such container/i);
+  assert.ok(existsSync(join(dataDir, 'users/admin/default/workspace/in-container.txt')), 'the persistent workspace outlives the container');
+});
+
+test('limits: memoryMB, cpuCount and pids in the container; a process past memoryMB is killed and the crash classified oom', { timeout: 180_000 }, async () => {
+  const id = await create({ memoryMB: 256, cpuCount: 0.5, workspace: null });
+  const hc = (await container(id)).HostConfig;
+  assert.equal(hc.Memory, 256 * 1024 * 1024);
+  assert.equal(hc.MemorySwap, 256 * 1024 * 1024);
+  assert.equal(hc.NanoCpus, 500_000_000);
+  assert.equal(hc.PidsLimit, 4096);
+  assert.deepEqual(hc.CapDrop, ['ALL']);
+  assert.ok(hc.SecurityOpt?.includes('no-new-privileges:true'));
+  assert.equal(hc.ReadonlyRootfs, true);
+  const hog = await exec(id, 'node -e "const k=[];for(let i=0;i<64;i++)k.push(Buffer.alloc(32<<20,1))"', { timeoutMs: 60_000 });
+  assert.equal(hog.exitCode, 137);
+  assert.match(hog.stderr, /killed \(SIGKILL\), most likely for running out of memory \(memoryMB=256\)/);
+  await api.call('DELETE', `/api/sandboxes/${id}`);
+
+  // The main process itself: the memory limit kills it, the supervisor says oom.
+  const crashing = (await api.call('POST', '/api/sandboxes', { templateID: 'vscode', memoryMB: 256, workspace: null, envVars: { NODE_OPTIONS: '--require /home/coder/workspace/hog.js' } })).body.sandboxID;
+  const hogFile = join(dataDir, 'sandboxes', crashing, 'workspace', 'hog.js');
+  await waitFor('the workspace', async () => existsSync(join(dataDir, 'sandboxes', crashing, 'workspace')), Boolean);
+  writeFileSync(hogFile, 'const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(32 << 20, 1));\n', { mode: 0o644 });
+  const crashed = await waitFor('an oom crash', async () => (await api.call('GET', `/api/sandboxes/${crashing}/status`)).body,
+    (s) => s.lastCrash?.classification === 'oom');
+  assert.equal(crashed.lastCrash.classification, 'oom');
+  await api.call('DELETE', `/api/sandboxes/${crashing}`);
+});
+
+test("isolation: no host /root, data dir, Docker socket or other sandbox's files; no capabilities; files belong to the image's uid", { timeout: 180_000 }, async () => {
+  const [a, b] = [await create({ workspace: null }), await create({ workspace: null })];
+  assert.equal((await exec(b, 'echo secret-of-b > secret-b.txt')).exitCode, 0);
+  const r = await exec(a, `id -u; ls /root 2>&1; ls ${dataDir} 2>&1; ls /var/run/docker.sock /run/docker.sock 2>&1; ` +
+    `find / -xdev -name secret-b.txt 2>/dev/null; grep CapEff /proc/self/status; touch /usr/x 2>&1; echo done`);
+  const out = r.stdout;
+  assert.match(out, /^1000\n/);
+  assert.match(out, /ls: cannot open directory '\/root': Permission denied|No such file/);
+  assert.match(out, new RegExp(`${dataDir}.*No such file or directory`));
+  assert.match(out, /docker\.sock.*No such file or directory/);
+  assert.ok(!out.includes('secret-b.txt'), out);
+  assert.match(out, /CapEff:\s+0000000000000000/);
+  assert.match(out, /Read-only file system/);
+  const written = statSync(join(dataDir, 'sandboxes', b, 'workspace', 'secret-b.txt'));
+  assert.equal(written.uid, 1000);
+  assert.equal(written.gid, 1000);
+  for (const id of [a, b]) await api.call('DELETE', `/api/sandboxes/${id}`);
+});
+
+test('recovery: a gateway SIGKILL adopts the container; `docker restart` and a dockerd restart are noticed and the sandbox comes back', { timeout: 300_000 }, async () => {
+  const id = await create({ workspace: null });
+  await exec(id, 'echo kept > kept.txt');
+  const pid = (await container(id)).State.Pid;
+
+  gw.process.kill('SIGKILL');
+  await new Promise((r) => gw.process.once('exit', r));
+  gw = await startGatewayProcess({ dataDir });
+  api = await Api.login(gw.url);
+  const adopted = (await api.call('GET', `/api/sandboxes/${id}/status`)).body;
+  assert.equal(adopted.state, 'running');
+  assert.equal((await container(id)).State.Pid, pid, 'adopted, not restarted');
+  assert.equal((await exec(id, 'cat kept.txt')).stdout, 'kept\n');
+
+  // Someone restarts the container behind the gateway's back.
+  await docker.getContainer(`codeyard-${id}`).restart({ t: 0 });
+  await waitFor('a restart after docker restart', async () => (await api.call('GET', `/api/sandboxes/${id}/status`)).body, (s) => s.restarts >= 1 && s.state === 'running');
+  assert.equal((await exec(id, 'cat kept.txt')).stdout, 'kept\n');
+  const ide = await api.call('GET', `/vscode-proxy/${id}/`, undefined, { accept: 'text/html' });
+  assert.ok(ide.status === 200 || ide.status === 302, String(ide.status));
+
+  // The engine itself restarts (live-restore off: its containers stop with it).
+  const before = (await api.call('GET', `/api/sandboxes/${id}/status`)).body.restarts;
+  const enginePid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
+  process.kill(enginePid, 'SIGTERM');
+  await waitFor('dockerd gone', async () => { try { process.kill(enginePid, 0); return false; } catch { return true; } }, Boolean, 60_000);
+  spawnSync('sleep', ['1']);
+  await ensureDockerEngine(docker, () => {});
+  const back = await waitFor('running after the engine restart', async () => (await api.call('GET', `/api/sandboxes/${id}/status`)).body,
+    (s) => s.state === 'running' && s.restarts > before, 120_000);
+  assert.equal(back.health.ok, true);
+  assert.equal((await exec(id, 'cat kept.txt')).stdout, 'kept\n');
+  await api.call('DELETE', `/api/sandboxes/${id}`);
+});
