@@ -91,7 +91,10 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
     const { user } = principalOf(request);
     const { wait } = parseInput(WaitQuery, request.query, 'query');
     const input = parseInput(CreateSandboxBody, request.body);
-    let record = await audited(request, 'sandbox.create', null, async () => sandboxes.create(user, input),
+    let record = await audited(request, 'sandbox.create', null, async () => {
+      await sandboxes.assertRuntimeAvailable();
+      return sandboxes.create(user, input);
+    },
       (r) => ({ templateID: r.templateID, memoryMB: r.memoryMB, cpuCount: r.cpuCount, workspace: r.workspace?.name ?? null }));
     if (wait === 'true') record = await sandboxes.settled(record.sandboxID);
     return reply.status(201).send(view(record));

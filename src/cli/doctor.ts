@@ -9,6 +9,8 @@ import { codeServerVersion } from '../toolchain/code-server-install.ts';
 import { Cgroups } from '../runtime/local/cgroups.ts';
 import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
 import { resolveCommand } from '../toolchain/system-commands.ts';
+import { dockerClient } from '../runtime/docker/docker-client.ts';
+import { checkDockerReady } from '../runtime/docker/docker-runtime.ts';
 
 interface Check {
   name: string;
@@ -26,8 +28,7 @@ export async function runDoctor(sources: ConfigSources): Promise<number> {
   const checks: Check[] = [
     checkNode(),
     checkCodeServer(),
-    ...checkIsolation(config),
-    checkCgroups(),
+    ...(config.runtime.driver === 'docker' ? [await checkDocker(config)] : [...checkIsolation(config), checkCgroups()]),
     checkDataDir(config),
     await checkPort(config),
   ];
@@ -46,6 +47,16 @@ const paint = (color: string, text: string) => (process.stdout.isTTY ? `\x1b[${c
 function checkNode(): Check {
   const major = Number(process.versions.node.split('.')[0]);
   return { name: 'node', ok: major >= MIN_NODE_MAJOR, detail: `${process.version} at ${process.execPath}`, fix: 'run `npm run setup` to provision Node 24' };
+}
+
+async function checkDocker(config: Config): Promise<Check> {
+  const { docker, where } = dockerClient(config.runtime.docker.host);
+  const problem = await checkDockerReady(docker, where, config.runtime.docker.image);
+  return {
+    name: 'docker', ok: problem === undefined,
+    detail: problem ?? `engine at ${where}, image ${config.runtime.docker.image}`,
+    fix: problem?.includes('image build') ? 'codeyard image build (--base-from-debootstrap without a registry)' : 'start the engine (dockerd, systemctl start docker) or set DOCKER_HOST; `codeyard setup --with-docker` does both as root',
+  };
 }
 
 function checkCodeServer(): Check {

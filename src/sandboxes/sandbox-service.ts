@@ -154,6 +154,12 @@ export class SandboxService {
     return record;
   }
 
+  /** Refuses up front (502, saying what to do) when the runtime cannot start anything now: its engine is down, its image missing. */
+  async assertRuntimeAvailable(): Promise<void> {
+    const down = await this.opts.runtime.available?.();
+    if (down) throw new UpstreamUnavailableError(down);
+  }
+
   /** Resolves when every operation queued for the sandbox so far has finished. */
   async settled(sandboxID: string): Promise<SandboxRecord> {
     await this.pending.get(sandboxID)?.catch(() => {});

@@ -8,11 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { ADMIN_PASSWORD, Api, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { ADMIN_PASSWORD, Api, ROOT, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
 import { dockerClient } from '../../src/runtime/docker/docker-client.ts';
 import { ensureDockerEngine } from '../../src/toolchain/docker-engine.ts';
 import { DEFAULT_IMAGE } from '../../src/config.ts';
+import { DockerRuntime } from '../../src/runtime/docker/docker-runtime.ts';
+import { findTemplate } from '../../src/templates/catalog.ts';
+import type { SandboxSpec } from '../../src/runtime/interface.ts';
+import { pino } from 'pino';
 
 const { docker } = dockerClient();
 let dataDir: string;
@@ -155,11 +159,39 @@ test('recovery: a gateway SIGKILL adopts the container; `docker restart` and a d
   const enginePid = Number(readFileSync('/var/run/docker.pid', 'utf8'));
   process.kill(enginePid, 'SIGTERM');
   await waitFor('dockerd gone', async () => { try { process.kill(enginePid, 0); return false; } catch { return true; } }, Boolean, 60_000);
-  spawnSync('sleep', ['1']);
+  // While it is away: a clear refusal on create, and a doctor finding.
+  const refused = await api.call('POST', '/api/sandboxes', { templateID: 'vscode' });
+  assert.equal(refused.status, 502);
+  assert.match(refused.body.message, /cannot reach the Docker engine at unix:\/\/\/var\/run\/docker\.sock .*start it/);
+  const doctor = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'doctor', '--runtime', 'docker', '--data-dir', dataDir, '--port', '1'], { encoding: 'utf8' });
+  assert.match(doctor.stdout, /✗ docker: cannot reach the Docker engine/);
   await ensureDockerEngine(docker, () => {});
   const back = await waitFor('running after the engine restart', async () => (await api.call('GET', `/api/sandboxes/${id}/status`)).body,
     (s) => s.state === 'running' && s.restarts > before, 120_000);
   assert.equal(back.health.ok, true);
   assert.equal((await exec(id, 'cat kept.txt')).stdout, 'kept\n');
   await api.call('DELETE', `/api/sandboxes/${id}`);
+});
+
+test('templates.<id>.network: none gives the container no network; a missing image names the command that builds it', { timeout: 120_000 }, async () => {
+  const runtime = new DockerRuntime({
+    docker, where: 'unix:///var/run/docker.sock', dataDir, image: DEFAULT_IMAGE, uid: 1000, maxProcesses: 4096, socketWaitMs: 60_000,
+    networks: { vscode: 'none' }, log: pino({ level: 'silent' }),
+  });
+  const template = findTemplate('vscode')!;
+  const spec: SandboxSpec = {
+    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, workspace: null, memoryMB: 512, cpuCount: 1,
+    envVars: {}, command: template.command, services: template.services, driverState: {},
+  };
+  try {
+    await runtime.create(spec);
+    spec.driverState = (await runtime.start(spec)).driverState;
+    assert.equal((await container(spec.sandboxID)).HostConfig.NetworkMode, 'none');
+    const r = await runtime.exec(spec, { cmd: 'ls /sys/class/net', timeoutMs: 10_000, maxOutputBytes: 1 << 16 });
+    assert.equal(r.stdout, 'lo\n');
+  } finally {
+    await runtime.remove(spec);
+  }
+  const missing = new DockerRuntime({ docker, where: 'unix:///var/run/docker.sock', dataDir, image: 'codeyard/workspace:does-not-exist', uid: 1000, maxProcesses: 64, socketWaitMs: 1000, networks: {}, log: pino({ level: 'silent' }) });
+  assert.match((await missing.available())!, /codeyard\/workspace:does-not-exist is not built: run `codeyard image build`/);
 });
