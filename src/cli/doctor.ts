@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig, type Config, type ConfigSources } from '../config.ts';
 import { toolchainPaths } from '../toolchain/paths.ts';
-import { CODE_SERVER_VERSION, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
+import { CODE_SERVER_VERSION, MIN_NODE_MAJOR, OPENCODE_VERSION } from '../toolchain/versions.ts';
+import { opencodeVersion } from '../toolchain/opencode-install.ts';
 import { codeServerVersion } from '../toolchain/code-server-install.ts';
 import { Cgroups } from '../runtime/local/cgroups.ts';
 import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
@@ -28,6 +29,7 @@ export async function runDoctor(sources: ConfigSources): Promise<number> {
   const checks: Check[] = [
     checkNode(),
     checkCodeServer(),
+    checkOpencode(),
     ...(config.runtime.driver === 'docker' ? [await checkDocker(config)] : [...checkIsolation(config), checkCgroups()]),
     checkDataDir(config),
     await checkPort(config),
@@ -56,6 +58,16 @@ async function checkDocker(config: Config): Promise<Check> {
     name: 'docker', ok: problem === undefined,
     detail: problem ?? `engine at ${where}, image ${config.runtime.docker.image}`,
     fix: problem?.includes('image build') ? 'codeyard image build (--base-from-debootstrap without a registry)' : 'start the engine (dockerd, systemctl start docker) or set DOCKER_HOST; `codeyard setup --with-docker` does both as root',
+  };
+}
+
+function checkOpencode(): Check {
+  const t = toolchainPaths();
+  const v = opencodeVersion(t);
+  return {
+    name: 'opencode', ok: v === OPENCODE_VERSION, warnOnly: true,
+    detail: v ? `${v} in ${t.opencodeDir}` : `not installed in ${t.opencodeDir}`,
+    fix: `run \`codeyard setup\` to install opencode ${OPENCODE_VERSION} (sandboxes work without it, minus the agent)`,
   };
 }
 

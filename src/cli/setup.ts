@@ -1,5 +1,6 @@
 import { toolchainPaths } from '../toolchain/paths.ts';
-import { CODE_SERVER_VERSION, DEBIAN_DOCKER_PACKAGES, DEBIAN_PACKAGES, DEBIAN_TEST_PACKAGES, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
+import { installOpencode, opencodeVersion } from '../toolchain/opencode-install.ts';
+import { CODE_SERVER_VERSION, OPENCODE_VERSION, DEBIAN_DOCKER_PACKAGES, DEBIAN_PACKAGES, DEBIAN_TEST_PACKAGES, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
 import { ensureDockerEngine } from '../toolchain/docker-engine.ts';
 import { dockerClient } from '../runtime/docker/docker-client.ts';
 import { buildWorkspaceImage, imageIsCurrent, imageRecipe } from '../runtime/docker/image-build.ts';
@@ -47,6 +48,15 @@ export async function runSetup(opts: SetupOptions): Promise<void> {
     version = codeServerVersion(t);
     if (version !== CODE_SERVER_VERSION) throw new Error(`code-server was installed but \`code-server --version\` gave ${version ?? 'nothing'}: see ${t.dir}`);
     say(`✓ code-server ${version} runs`);
+  }
+  const oc = opencodeVersion(t);
+  if (oc === OPENCODE_VERSION) {
+    say(`✓ opencode ${oc} (${t.opencodeDir})`);
+  } else {
+    step(`installing opencode ${OPENCODE_VERSION} into ${t.opencodeDir}`);
+    await installOpencode(t, say);
+    const got = opencodeVersion(t);
+    if (got !== OPENCODE_VERSION) throw new Error(`opencode was installed but \`opencode --version\` gave ${got ?? 'nothing'}: see ${t.opencodeDir}`);
   }
   if (withDocker) await setUpDocker(t, say);
   const next = process.env.npm_lifecycle_event === 'start' ? 'starting the gateway…'

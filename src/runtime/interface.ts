@@ -12,6 +12,8 @@ export interface SandboxLayout {
   runDir: string;
   nodeBin: string;
   codeServerEntry: string;
+  /** Where `opencode` is (on PATH in the sandbox). */
+  opencodeBinDir: string;
 }
 
 /** A service the sandbox's main process offers on a socket in layout.runDir. */

@@ -80,6 +80,6 @@ function removeAbandonedPartials(dir: string): void {
  * npm_config_user_agent naming the outer Node (20): code-server's postinstall
  * reads its Node version from there. The inner npm must start clean.
  */
-function withoutNpmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function withoutNpmEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE' && k !== 'INIT_CWD'));
 }

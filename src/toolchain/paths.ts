@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CODE_SERVER_VERSION, NODE_VERSION } from './versions.ts';
+import { CODE_SERVER_VERSION, NODE_VERSION, OPENCODE_VERSION } from './versions.ts';
 
 /** The toolchain cache shared by every data dir: CODEYARD_TOOLCHAIN_DIR, else $XDG_CACHE_HOME/codeyard. */
 export function toolchainDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -19,6 +19,8 @@ export interface Toolchain {
   nodeBin: string;
   codeServerDir: string;
   codeServerEntry: string;
+  /** opencode's binary lives in <opencodeDir>/bin. */
+  opencodeDir: string;
 }
 
 export function toolchainPaths(dir = toolchainDir()): Toolchain {
@@ -34,5 +36,6 @@ export function toolchainPaths(dir = toolchainDir()): Toolchain {
     codeServerDir,
     // The package's own entry point, run with our node: no shell wrapper in between.
     codeServerEntry: join(codeServerDir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
+    opencodeDir: join(dir, `opencode-${OPENCODE_VERSION}`),
   };
 }

@@ -5,6 +5,7 @@ import versions from './versions.json' with { type: 'json' };
 
 export const NODE_VERSION: string = versions.node;
 export const CODE_SERVER_VERSION: string = versions.codeServer;
+export const OPENCODE_VERSION: string = versions.opencode;
 export const MIN_NODE_MAJOR = 24;
 
 /** Debian packages the local runtime and code-server's native build need. */

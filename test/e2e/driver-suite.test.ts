@@ -15,6 +15,7 @@ import { toolchainPaths } from '../../src/toolchain/paths.ts';
 import { waitForHealthy } from '../../src/supervisor/health.ts';
 import { ensureDockerEngine } from '../../src/toolchain/docker-engine.ts';
 import { DEFAULT_IMAGE } from '../../src/config.ts';
+import { OPENCODE_VERSION } from '../../src/toolchain/versions.ts';
 import { removeDataDir, tempDataDir } from '../helpers/gateway-process.ts';
 
 const log = pino({ level: 'silent' });
@@ -64,6 +65,8 @@ for (const [name, make] of Object.entries(drivers)) {
       assert.deepEqual({ exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut }, { exitCode: 3, stdout: '/home/coder/workspace\nfrom-spec per-exec\n', stderr: 'oops\n', timedOut: false });
       const argv = await runtime.exec(spec, { cmd: ['sh', '-c', 'id -un'], cwd: '/tmp', timeoutMs: 10_000, maxOutputBytes: 1 << 20 });
       assert.equal(argv.stdout, 'coder\n');
+      const agent = await runtime.exec(spec, { cmd: 'opencode --version', timeoutMs: 30_000, maxOutputBytes: 1 << 20 });
+      assert.equal(agent.stdout.trim(), OPENCODE_VERSION, `opencode on PATH: ${agent.stderr}`);
       const slow = await runtime.exec(spec, { cmd: 'sleep 30', timeoutMs: 500, maxOutputBytes: 1 << 20 });
       assert.equal(slow.timedOut, true);
       assert.match(slow.stderr, /killed after timeoutMs=500/);

@@ -30,7 +30,7 @@ export interface ImageBuildOptions {
 
 /** What the image is made of: a different toolchain, Dockerfile or uid means a different image. */
 export function imageRecipe(toolchain: Toolchain, uid: number): string {
-  return createHash('sha256').update([toolchain.nodeDir, toolchain.codeServerDir, readFileSync(DOCKERFILE, 'utf8'), uid].join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256').update([toolchain.nodeDir, toolchain.codeServerDir, toolchain.opencodeDir, readFileSync(DOCKERFILE, 'utf8'), uid].join('\n')).digest('hex').slice(0, 16);
 }
 
 /** Whether `tag` exists and was built from this recipe. */
@@ -50,18 +50,24 @@ export async function buildWorkspaceImage(o: ImageBuildOptions): Promise<string>
   rmSync(context, { recursive: true, force: true });
   try {
     mkdirSync(join(context, 'ca'), { recursive: true });
-    mkdirSync(join(context, 'toolchain', 'opencode'), { recursive: true });
+    mkdirSync(join(context, 'toolchain'), { recursive: true });
     copyFileSync(DOCKERFILE, join(context, 'Dockerfile'));
     writeFileSync(join(context, 'ca', '.keep'), '');
     for (const cert of o.caCerts) {
       if (!existsSync(cert)) throw new Error(`--ca-cert ${cert}: no such file`);
       copyFileSync(cert, join(context, 'ca', basename(cert).replace(/\.(pem|crt)$/, '') + '.crt'));
     }
-    writeFileSync(join(context, 'toolchain', 'opencode', '.keep'), '');
     // Hard links: the context costs no copy of the (large) toolchain.
     o.say(`• toolchain from ${o.toolchain.dir}: Node ${o.toolchain.nodeDir}, code-server ${o.toolchain.codeServerDir}`);
     await run('cp', ['-al', o.toolchain.nodeDir, join(context, 'toolchain', 'node')]);
     await run('cp', ['-al', o.toolchain.codeServerDir, join(context, 'toolchain', 'code-server')]);
+    if (existsSync(o.toolchain.opencodeDir)) {
+      await run('cp', ['-al', o.toolchain.opencodeDir, join(context, 'toolchain', 'opencode')]);
+    } else {
+      o.say(`! opencode is not in the toolchain (${o.toolchain.opencodeDir}): the image will lack it; \`codeyard setup\` installs it`);
+      mkdirSync(join(context, 'toolchain', 'opencode'), { recursive: true });
+      writeFileSync(join(context, 'toolchain', 'opencode', '.keep'), '');
+    }
     o.say(`• building ${o.tag} on ${base} (uid ${o.uid})`);
     const tar = spawn('tar', ['-C', context, '-c', '.'], { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'pipe', 'inherit'] });
     let stream: NodeJS.ReadableStream;

@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import type { SandboxDirs } from './sandbox-dirs.ts';
 import { INSIDE } from './sandbox-dirs.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
@@ -51,6 +51,8 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     '--perms', '0755', '--dir', '/opt/codeyard',
     '--ro-bind', o.toolchain.nodeDir, INSIDE.toolchainNode,
     '--ro-bind', o.toolchain.codeServerDir, INSIDE.toolchainCodeServer,
+    // opencode, where setup installed it (a missing one leaves an empty directory).
+    ...(existsSync(o.toolchain.opencodeDir) ? ['--ro-bind', o.toolchain.opencodeDir, INSIDE.toolchainOpencode] : ['--perms', '0755', '--dir', INSIDE.toolchainOpencode]),
     '--chdir', INSIDE.workspace,
     // bwrap's own environment, and what it execs before privileges drop: fixed,
     // never the user's (a user PATH or LD_PRELOAD here would run as root).

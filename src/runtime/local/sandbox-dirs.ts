@@ -40,6 +40,7 @@ export const INSIDE = {
   runDir: '/run/codeyard',
   toolchainNode: '/opt/codeyard/node',
   toolchainCodeServer: '/opt/codeyard/code-server',
+  toolchainOpencode: '/opt/codeyard/opencode',
 } as const;
 
 export function insideLayout(): SandboxLayout {
@@ -49,6 +50,7 @@ export function insideLayout(): SandboxLayout {
     runDir: INSIDE.runDir,
     nodeBin: `${INSIDE.toolchainNode}/bin/node`,
     codeServerEntry: `${INSIDE.toolchainCodeServer}/node_modules/code-server/out/node/entry.js`,
+    opencodeBinDir: `${INSIDE.toolchainOpencode}/bin`,
   };
 }
 
@@ -56,7 +58,7 @@ export function insideLayout(): SandboxLayout {
 export function hostLayout(dirs: SandboxDirs, toolchain: Toolchain): SandboxLayout {
   return {
     home: dirs.home, workspace: dirs.workspace, runDir: dirs.run,
-    nodeBin: toolchain.nodeBin, codeServerEntry: toolchain.codeServerEntry,
+    nodeBin: toolchain.nodeBin, codeServerEntry: toolchain.codeServerEntry, opencodeBinDir: `${toolchain.opencodeDir}/bin`,
   };
 }
 
@@ -67,7 +69,7 @@ export function sandboxEnv(layout: SandboxLayout, extra: Record<string, string>)
     USER: 'coder',
     LOGNAME: 'coder',
     SHELL: '/bin/bash',
-    PATH: `${nodeBinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    PATH: `${nodeBinDir}:${layout.opencodeBinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     LANG: 'C.UTF-8',
     TERM: 'xterm-256color',
     ...extra,
