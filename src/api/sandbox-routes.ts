@@ -9,8 +9,8 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { envVarsSchema, number, parseInput, text } from './validation.ts';
 import { principalOf } from './principal.ts';
 import { auditedBy } from './audited.ts';
-import { ideProxyPath } from '../proxy/routes.ts';
-import { listTemplates, templateIDs } from '../templates/catalog.ts';
+import { cdpProxyPath, ideProxyPath } from '../proxy/routes.ts';
+import { findTemplate, listTemplates, templateIDs } from '../templates/catalog.ts';
 
 const MAX_TIMEOUT_S = 30 * 24 * 3600;
 export const EXEC_DEFAULT_TIMEOUT_MS = 60_000;
@@ -66,7 +66,7 @@ export interface SandboxRouteDeps {
 
 export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): void {
   const { sandboxes, store, auth, audit } = deps;
-  const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)');
+  const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)', deps.baseUrl());
 
   const audited = auditedBy(audit);
 
@@ -246,7 +246,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
 }
 
 /** The API's view of a sandbox: E2B's field names; no env values, no driver internals. */
-export function sandboxView(r: SandboxRecord, owner: string) {
+export function sandboxView(r: SandboxRecord, owner: string, baseUrl: string) {
   return {
     sandboxID: r.sandboxID,
     templateID: r.templateID,
@@ -264,6 +264,23 @@ export function sandboxView(r: SandboxRecord, owner: string) {
     envVarNames: Object.keys(r.envVars),
     limits: r.limits,
     ...(r.error ? { error: r.error } : {}),
-    urls: { ide: ideProxyPath(r.sandboxID) },
+    urls: sandboxUrls(r, baseUrl),
   };
+}
+
+/**
+ * Where to reach the sandbox, by what its template serves: `ide` (a path on
+ * the gateway, for browsers), or `cdp` and `cdpWebSocket` (absolute: what a
+ * CDP client is given, e.g. Playwright's connectOverCDP).
+ */
+function sandboxUrls(r: SandboxRecord, baseUrl: string): Record<string, string> {
+  const services = findTemplate(r.templateID)?.services ?? {};
+  const urls: Record<string, string> = {};
+  if ('ide' in services) urls.ide = ideProxyPath(r.sandboxID);
+  if ('cdp' in services) {
+    const base = new URL(cdpProxyPath(r.sandboxID), baseUrl);
+    urls.cdp = base.href;
+    urls.cdpWebSocket = `${base.protocol === 'https:' ? 'wss' : 'ws'}://${base.host}${base.pathname}devtools/browser`;
+  }
+  return urls;
 }

@@ -13,7 +13,8 @@ import type { Endpoint } from '../runtime/interface.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
-import { ideProxyPath, matchProxyRoute, type ProxyRoute } from './routes.ts';
+import { CDP_PREFIX, IDE_PREFIX, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
+import { browserWebSocketPath, proxyCdpJson } from './cdp-json.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
 /** A starting sandbox's 502 page refreshes itself; other 502s do not. */
@@ -93,7 +94,8 @@ export class SandboxProxy {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse, route: ProxyRoute | 'bad'): Promise<void> {
-    if (route !== 'bad') {
+    // A CDP client has no cookie jar: its ?token= is checked on every request, never spent (see resolve).
+    if (route !== 'bad' && route.service === 'ide') {
       const { token, rest } = takeToken(req.url ?? '');
       if (token !== undefined) {
         // An IDE link: spend it for a session cookie confined to this sandbox, and
@@ -119,7 +121,8 @@ export class SandboxProxy {
         return;
       }
     }
-    const { upstreamPath, endpoint, prefix } = await this.resolve(req, route);
+    const publicBase = this.publicBase(req);
+    const { upstreamPath, endpoint, prefix, service, token } = await this.resolve(req, route);
     if (upstreamPath === undefined) {
       // Relative asset URLs in VS Code only resolve under a trailing slash.
       const [path, query] = splitQuery(req.url!);
@@ -128,7 +131,22 @@ export class SandboxProxy {
       return;
     }
     req.url = upstreamPath;
+    if (service === 'cdp') {
+      // Chromium's DevTools server answers only to Host: localhost (DNS-rebinding guard).
+      req.headers.host = 'localhost';
+      if (/^\/json(\/|$|\?)/.test(upstreamPath)) {
+        await proxyCdpJson(req, res, endpoint, { publicBase, prefix, token });
+        return;
+      }
+    }
     this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
+  }
+
+  /** Scheme and host as the client saw them (a trusted proxy's X-Forwarded-* included). */
+  private publicBase(req: IncomingMessage): { secure: boolean; host: string } {
+    const trusted = this.trusted(req.socket.remoteAddress ?? '', 0);
+    const forwardedHost = trusted ? String(req.headers['x-forwarded-host'] ?? '').split(',')[0]!.trim() : '';
+    return { secure: this.isHttps(req), host: forwardedHost || req.headers.host || this.deps.publicHost() };
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -140,9 +158,14 @@ export class SandboxProxy {
       if (origin !== undefined && !originMatches(origin, [this.deps.publicHost(), req.headers.host])) {
         throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
       }
-      const { upstreamPath, endpoint, principal } = await this.resolve(req, route);
+      const { upstreamPath, endpoint, principal, service } = await this.resolve(req, route);
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       req.url = upstreamPath;
+      if (service === 'cdp') {
+        req.headers.host = 'localhost';
+        // urls.cdpWebSocket names the browser without its id, which changes with every start.
+        if (/^\/devtools\/browser\/?(\?.*)?$/.test(upstreamPath)) req.url = await browserWebSocketPath(endpoint);
+      }
       // No idle cut-off: an editor may sit quietly for hours.
       (socket as Socket).setTimeout?.(0);
       const sandboxID = (route as ProxyRoute).sandboxID;
@@ -167,8 +190,13 @@ export class SandboxProxy {
     this.proxy.close();
   }
 
-  private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<{ upstreamPath: string | undefined; endpoint: Endpoint; prefix: string; principal: Principal }> {
-    if (route === 'bad') throw new NotFoundError(`no such sandbox: ${badSegment(req.url ?? '')} is not a sandbox ID (20 lowercase letters and digits); expected /vscode-proxy/<sandboxID>/`);
+  private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<{
+    upstreamPath: string | undefined; endpoint: Endpoint; prefix: string; principal: Principal; service: ProxyService; token: string | undefined;
+  }> {
+    if (route === 'bad') {
+      const prefix = (req.url ?? '').startsWith(CDP_PREFIX) ? CDP_PREFIX : IDE_PREFIX;
+      throw new NotFoundError(`no such sandbox: ${badSegment(req.url ?? '', prefix)} is not a sandbox ID (20 lowercase letters and digits); expected ${prefix}<sandboxID>/`);
+    }
     // A WebSocket may carry an IDE link as ?token= (it cannot set headers); it is checked, not spent.
     const { token, rest } = takeToken(req.url ?? '');
     if (token !== undefined) {
@@ -196,7 +224,7 @@ export class SandboxProxy {
     stripGatewayCredentials(req, this.trusted(req.socket.remoteAddress ?? '', 0));
     this.deps.sandboxes.touch(route.sandboxID);
     (req as RoutedRequest).sandboxID = route.sandboxID;
-    return { upstreamPath: route.upstreamPath, endpoint, prefix: ideProxyPath(route.sandboxID), principal };
+    return { upstreamPath: route.upstreamPath, endpoint, prefix: route.prefix, principal, service: route.service, token };
   }
 
   /** HTTPS directly, or behind a trusted proxy that says so. */
@@ -249,8 +277,8 @@ function takeToken(url: string): { token: string | undefined; rest: string } {
 }
 
 /** The segment after the prefix, quoted for an error message. */
-function badSegment(url: string): string {
-  const segment = url.slice('/vscode-proxy/'.length).split(/[/?#]/)[0] ?? '';
+function badSegment(url: string, prefix: string): string {
+  const segment = url.slice(prefix.length).split(/[/?#]/)[0] ?? '';
   return segment ? JSON.stringify(segment.slice(0, 80)) : 'an empty segment';
 }
 

@@ -14,6 +14,8 @@ export interface SandboxLayout {
   codeServerEntry: string;
   /** Where `opencode` is (on PATH in the sandbox). */
   opencodeBinDir: string;
+  /** The gateway's own helper scripts that run inside sandboxes (sandbox-agent/). */
+  agentDir: string;
 }
 
 /** A service the sandbox's main process offers on a socket in layout.runDir. */
@@ -37,6 +39,8 @@ export interface SandboxSpec {
   ownerId: number;
   /** The persistent workspace mounted as home and workspace; null: throwaway ones, deleted with the sandbox. */
   workspace: WorkspaceRef | null;
+  /** `isolated`: a network namespace of its own, reaching out only through the gateway's egress proxy. */
+  network: 'host' | 'isolated';
   memoryMB: number;
   cpuCount: number;
   envVars: Record<string, string>;

@@ -7,6 +7,8 @@ export interface Template {
   services: Record<string, ServiceSpec>;
   /** The workspace a sandbox mounts when its creator names none; null: a throwaway one. */
   defaultWorkspace: string | null;
+  /** `isolated`: its own network namespace, out only through the gateway's egress proxy. */
+  network: 'host' | 'isolated';
 }
 
 /**
@@ -36,9 +38,25 @@ const vscode: Template = {
   ],
   services: { ide: { socketName: 'ide.sock', healthPath: '/healthz' } },
   defaultWorkspace: 'default',
+  network: 'host',
 };
 
-const TEMPLATES = new Map<string, Template>([[vscode.templateID, vscode]]);
+/**
+ * Headless Chromium, driven over CDP through the gateway (/cdp-proxy/<id>/).
+ * Its DevTools listener has no authentication, so the sandbox gets a network
+ * namespace of its own: the listener is on the sandbox's loopback, reachable
+ * only through cdp.sock, and pages reach the world through the gateway.
+ */
+const browser: Template = {
+  templateID: 'browser',
+  description: 'Headless Chromium, driven over the Chrome DevTools Protocol (Playwright, Puppeteer, …)',
+  command: (l) => [l.nodeBin, `${l.agentDir}/browser-sandbox.mjs`],
+  services: { cdp: { socketName: 'cdp.sock', healthPath: '/json/version' } },
+  defaultWorkspace: null,
+  network: 'isolated',
+};
+
+const TEMPLATES = new Map<string, Template>([vscode, browser].map((t) => [t.templateID, t]));
 
 export function findTemplate(templateID: string): Template | undefined {
   return TEMPLATES.get(templateID);

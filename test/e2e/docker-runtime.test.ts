@@ -180,7 +180,7 @@ test('templates.<id>.network: none gives the container no network; a missing ima
   });
   const template = findTemplate('vscode')!;
   const spec: SandboxSpec = {
-    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, workspace: null, memoryMB: 512, cpuCount: 1,
+    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, workspace: null, network: 'host', memoryMB: 512, cpuCount: 1,
     envVars: {}, command: template.command, services: template.services, driverState: {},
   };
   try {

@@ -68,7 +68,7 @@ test('me, keys: create shows the key once, list hides it, key authenticates, del
 });
 
 test('templates are listed', async () => {
-  assert.deepEqual((await inject(dan, 'GET', '/api/templates')).body.map((t: { templateID: string }) => t.templateID), ['vscode']);
+  assert.deepEqual((await inject(dan, 'GET', '/api/templates')).body.map((t: { templateID: string }) => t.templateID), ['vscode', 'browser']);
 });
 
 test('create returns at once in state starting; ?wait=true returns running; urls.ide is the proxy path', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import type { SandboxDirs } from './sandbox-dirs.ts';
-import { INSIDE } from './sandbox-dirs.ts';
+import { AGENT_DIR, INSIDE } from './sandbox-dirs.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
 import { SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 
@@ -10,6 +10,7 @@ export interface BwrapOptions {
   hostname: string;
   /** true when the gateway is root: bwrap mounts as root and setpriv drops to `uid` inside. */
   asRoot: boolean;
+  isolatedNetwork?: boolean;
 }
 
 /** uid `coder` has inside the sandbox when bwrap makes its own user namespace (non-root gateway). */
@@ -53,11 +54,14 @@ export function bwrapArgs(o: BwrapOptions): string[] {
     '--ro-bind', o.toolchain.codeServerDir, INSIDE.toolchainCodeServer,
     // opencode, where setup installed it (a missing one leaves an empty directory).
     ...(existsSync(o.toolchain.opencodeDir) ? ['--ro-bind', o.toolchain.opencodeDir, INSIDE.toolchainOpencode] : ['--perms', '0755', '--dir', INSIDE.toolchainOpencode]),
+    '--ro-bind', AGENT_DIR, INSIDE.agent,
     '--chdir', INSIDE.workspace,
     // bwrap's own environment, and what it execs before privileges drop: fixed,
     // never the user's (a user PATH or LD_PRELOAD here would run as root).
     '--clearenv', '--setenv', 'PATH', SYSTEM_PATH,
   );
+  // Its own network namespace: only loopback inside; out through the gateway's egress proxy.
+  if (o.isolatedNetwork) args.push('--unshare-net');
   if (!o.asRoot) args.push('--unshare-user', '--uid', String(INSIDE_UID), '--gid', String(INSIDE_UID), '--cap-drop', 'ALL');
   args.push('--info-fd', '3');
   return args;

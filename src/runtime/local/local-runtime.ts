@@ -9,6 +9,8 @@ import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts'
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
+import { startEgressProxy } from '../egress-proxy.ts';
+import type { Server } from 'node:http';
 import { chownIfNeeded } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
@@ -74,6 +76,8 @@ export class LocalRuntime implements Runtime {
   private readonly exits = new Map<string, { exitCode: number | null; signal: string | null }>();
   /** Whether the kernel OOM-killed something in a run whose cgroup is already gone. */
   private readonly oomSeen = new Map<string, boolean>();
+  /** Egress proxies of sandboxes with a network namespace of their own. */
+  private readonly egress = new Map<string, Server>();
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
@@ -140,10 +144,11 @@ export class LocalRuntime implements Runtime {
     // The user's environment is applied by env(1) after the privilege drop, never by a root process.
     const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, spec.envVars)), ...spec.command(layout)];
     const argv = this.opts.isolation === 'bubblewrap'
-      ? [this.bin.bwrap, ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot }),
+      ? [this.bin.bwrap, ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot, isolatedNetwork: spec.network === 'isolated' }),
         '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
       : main;
 
+    if (spec.network === 'isolated' && this.opts.isolation === 'bubblewrap') await this.openEgress(spec, dirs);
     if ((lstatOrUndefined(dirs.log)?.size ?? 0) > LOG_ROTATE_BYTES) renameSync(dirs.log, `${dirs.log}.1`);
     const logFd = openSync(dirs.log, 'a', 0o600);
     let child: ChildProcess;
@@ -200,7 +205,20 @@ export class LocalRuntime implements Runtime {
   async inspect(spec: SandboxSpec) {
     const state = spec.driverState as LocalDriverState;
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
-    return { running: isAlive(state.init ?? state.outer), endpoints: this.endpoints(spec, dirs) };
+    const running = isAlive(state.init ?? state.outer);
+    // Adopted after a gateway restart: its way out went with the old gateway.
+    if (running && spec.network === 'isolated' && this.opts.isolation === 'bubblewrap' && !this.egress.has(spec.sandboxID)) await this.openEgress(spec, dirs);
+    return { running, endpoints: this.endpoints(spec, dirs) };
+  }
+
+  private async openEgress(spec: SandboxSpec, dirs: SandboxDirs): Promise<void> {
+    this.closeEgress(spec.sandboxID);
+    this.egress.set(spec.sandboxID, await startEgressProxy(join(dirs.run, 'egress.sock'), spec.sandboxID, this.opts.log));
+  }
+
+  private closeEgress(sandboxID: string): void {
+    this.egress.get(sandboxID)?.close();
+    this.egress.delete(sandboxID);
   }
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
@@ -305,6 +323,7 @@ export class LocalRuntime implements Runtime {
 
   /** Kills the sandbox's PID namespace (every process in it), then empties and removes its cgroups. */
   private async kill(sandboxID: string, state: LocalDriverState): Promise<void> {
+    this.closeEgress(sandboxID);
     const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
     for (const p of procs) {
       if (!isAlive(p)) continue;

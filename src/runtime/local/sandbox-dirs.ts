@@ -33,6 +33,9 @@ export function sandboxDirs(dataDir: string, sandboxID: string, workspace: Works
   };
 }
 
+/** The gateway's helper scripts that run inside sandboxes, in this repository. */
+export const AGENT_DIR = join(import.meta.dirname, '..', '..', '..', 'sandbox-agent');
+
 /** Paths inside a bubblewrap sandbox: a conventional Linux home for user `coder`. */
 export const INSIDE = {
   home: '/home/coder',
@@ -41,6 +44,7 @@ export const INSIDE = {
   toolchainNode: '/opt/codeyard/node',
   toolchainCodeServer: '/opt/codeyard/code-server',
   toolchainOpencode: '/opt/codeyard/opencode',
+  agent: '/opt/codeyard/agent',
 } as const;
 
 export function insideLayout(): SandboxLayout {
@@ -51,6 +55,7 @@ export function insideLayout(): SandboxLayout {
     nodeBin: `${INSIDE.toolchainNode}/bin/node`,
     codeServerEntry: `${INSIDE.toolchainCodeServer}/node_modules/code-server/out/node/entry.js`,
     opencodeBinDir: `${INSIDE.toolchainOpencode}/bin`,
+    agentDir: INSIDE.agent,
   };
 }
 
@@ -59,6 +64,7 @@ export function hostLayout(dirs: SandboxDirs, toolchain: Toolchain): SandboxLayo
   return {
     home: dirs.home, workspace: dirs.workspace, runDir: dirs.run,
     nodeBin: toolchain.nodeBin, codeServerEntry: toolchain.codeServerEntry, opencodeBinDir: `${toolchain.opencodeDir}/bin`,
+    agentDir: AGENT_DIR,
   };
 }
 
