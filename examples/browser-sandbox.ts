@@ -37,7 +37,7 @@ try {
   await page.close();
   await browser.close();
 } finally {
-  await fetch(`${gateway}/api/sandboxes/${sandbox.sandboxID}`, { method: 'DELETE', headers });
+  await fetch(`${gateway}/api/sandboxes/${sandbox.sandboxID}`, { method: 'DELETE', headers: { 'x-api-key': apiKey } });
   site.close();
   console.log('sandbox deleted');
 }

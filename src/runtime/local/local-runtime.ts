@@ -236,6 +236,8 @@ export class LocalRuntime implements Runtime {
     let argv: string[];
     if (this.opts.isolation === 'bubblewrap') {
       argv = [this.bin.nsenter, `--target=${state.init!.pid}`, '--mount', '--pid', '--ipc', '--uts',
+        // A sandbox with its own network namespace: commands run in it too, not on the host's.
+        ...(spec.network === 'isolated' ? ['--net'] : []),
         ...(this.asRoot ? [] : ['--user', '--preserve-credentials']), '--root', '--',
         ...(this.asRoot ? dropPrivileges(state.uid ?? this.sandboxUid(spec)) : []), ...inner];
     } else {
