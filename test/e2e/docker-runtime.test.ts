@@ -5,6 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { chromium } from 'playwright-core';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -194,4 +196,23 @@ test('templates.<id>.network: none gives the container no network; a missing ima
   }
   const missing = new DockerRuntime({ docker, where: 'unix:///var/run/docker.sock', dataDir, image: 'codeyard/workspace:does-not-exist', uid: 1000, maxProcesses: 64, socketWaitMs: 1000, networks: {}, log: pino({ level: 'silent' }) });
   assert.match((await missing.available())!, /codeyard\/workspace:does-not-exist is not built: run `codeyard image build`/);
+});
+
+test('the browser template in a container: Chromium over CDP through the gateway, pages reached through its egress proxy', { timeout: 180_000 }, async () => {
+  const site = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<title>seen from a container</title>'); });
+  await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+  try {
+    const created = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'browser' })).body;
+    assert.equal(created.state, 'running', JSON.stringify(created));
+    assert.equal((await container(created.sandboxID)).HostConfig.NetworkMode, 'none', 'out only through the gateway');
+    const key = (await api.call('POST', '/api/keys', { name: 'cdp' })).body.key;
+    const browser = await chromium.connectOverCDP(created.urls.cdp, { headers: { 'x-api-key': key } });
+    const page = await browser.contexts()[0]!.newPage();
+    await page.goto(`http://127.0.0.1:${(site.address() as { port: number }).port}/`);
+    assert.equal(await page.title(), 'seen from a container');
+    await browser.close();
+    await api.call('DELETE', `/api/sandboxes/${created.sandboxID}`);
+  } finally {
+    site.close();
+  }
 });

@@ -11,7 +11,9 @@ import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec, StartResu
 import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
-import { insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
+import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
+import { startEgressProxy } from '../egress-proxy.ts';
+import type { Server } from 'node:http';
 import { engineError, isNotFound } from './docker-client.ts';
 
 export interface DockerRuntimeOptions {
@@ -51,6 +53,8 @@ export class DockerRuntime implements Runtime {
   private readonly instance: string;
   /** Followers copying each container's output into the gateway-owned main.log. */
   private readonly followers = new Map<string, { stream: NodeJS.ReadableStream; file: WriteStream }>();
+  /** Egress proxies of sandboxes whose network is the gateway's proxy alone. */
+  private readonly egress = new Map<string, Server>();
   /** Exit status of containers this gateway removed (their record is gone with them). */
   private readonly exits = new Map<string, { exitCode: number | null; signal: string | null; oomKilled: boolean }>();
 
@@ -93,7 +97,10 @@ export class DockerRuntime implements Runtime {
       rmSync(join(dirs.endpoints, s.socketName), { force: true });
     }
     const layout = insideLayout();
-    const network = this.opts.networks[spec.templateID] === 'none' ? 'none' : 'bridge';
+    // An isolated sandbox (the browser) has no network of its own: out only through the gateway's egress proxy.
+    const isolated = spec.network === 'isolated';
+    const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
+    if (isolated && this.opts.networks[spec.templateID] !== 'none') await this.openEgress(spec.sandboxID, dirs);
     let container: Docker.Container;
     try {
       container = await this.opts.docker.createContainer({
@@ -112,7 +119,7 @@ export class DockerRuntime implements Runtime {
           'codeyard.template': spec.templateID,
         },
         HostConfig: {
-          Binds: [`${dirs.home}:${layout.home}`, `${dirs.workspace}:${layout.workspace}`, `${dirs.run}:${layout.runDir}`],
+          Binds: [`${dirs.home}:${layout.home}`, `${dirs.workspace}:${layout.workspace}`, `${dirs.run}:${layout.runDir}`, `${AGENT_DIR}:${layout.agentDir}:ro`],
           Memory: spec.memoryMB * 1024 * 1024,
           MemorySwap: spec.memoryMB * 1024 * 1024,
           NanoCpus: Math.round(spec.cpuCount * 1e9),
@@ -179,6 +186,8 @@ export class DockerRuntime implements Runtime {
     const c = await this.inspectContainer(spec.sandboxID);
     const running = c?.State.Running === true;
     if (running) this.follow(spec.sandboxID, c!.Id);
+    // Adopted after a gateway restart: its way out went with the old gateway.
+    if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.egress.has(spec.sandboxID)) await this.openEgress(spec.sandboxID, this.dirs(spec));
     return { running, endpoints: this.endpoints(spec, this.dirs(spec)) };
   }
 
@@ -307,8 +316,19 @@ export class DockerRuntime implements Runtime {
     this.exits.set(sandboxID, { exitCode: signal ? null : code, signal, oomKilled: c.State.OOMKilled === true });
   }
 
+  private async openEgress(sandboxID: string, dirs: SandboxDirs): Promise<void> {
+    this.closeEgress(sandboxID);
+    this.egress.set(sandboxID, await startEgressProxy(join(dirs.run, 'egress.sock'), sandboxID, this.opts.log));
+  }
+
+  private closeEgress(sandboxID: string): void {
+    this.egress.get(sandboxID)?.close();
+    this.egress.delete(sandboxID);
+  }
+
   private async removeContainer(sandboxID: string): Promise<void> {
     this.unfollow(sandboxID);
+    this.closeEgress(sandboxID);
     const container = this.opts.docker.getContainer(this.containerName(sandboxID));
     try {
       await container.stop({ t: STOP_GRACE_S });

@@ -11,7 +11,7 @@ const DOCKERFILE = join(import.meta.dirname, '..', '..', '..', 'images', 'worksp
 const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 /** What the debootstrap base includes, so the image build fetches nothing. Same list as the Dockerfile's PACKAGES. */
-export const WORKSPACE_PACKAGES = ['ca-certificates', 'git', 'python3', 'python3-venv', 'tini', 'procps', 'curl', 'less', 'openssh-client', 'nano', 'xz-utils', 'unzip', 'bash-completion'];
+export const WORKSPACE_PACKAGES = ['ca-certificates', 'git', 'python3', 'python3-venv', 'tini', 'procps', 'curl', 'less', 'openssh-client', 'nano', 'xz-utils', 'unzip', 'bash-completion', 'chromium', 'fonts-liberation'];
 
 export interface ImageBuildOptions {
   docker: Docker;
