@@ -119,6 +119,33 @@ test('log in, + → VS Code, watch it start, use its terminal inside the portal,
   await context.close();
 });
 
+test('+ → Browser: a headless Chromium in a tab, with its CDP endpoint and open pages; closing the tab deletes it', { timeout: 180_000 }, async () => {
+  const context = await browser.newContext({ viewport: LAPTOP });
+  const page = await context.newPage();
+  await logIn(page, 'admin', ADMIN_PASSWORD);
+  await page.getByRole('button', { name: /Got it/ }).click().catch(() => {});
+  await page.getByRole('button', { name: 'New sandbox', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'New sandbox' });
+  await dialog.getByRole('radio', { name: /Browser/ }).check();
+  await dialog.getByLabel('Workspace', { exact: true }).selectOption({ label: 'Throwaway (deleted when you close its tab)' });
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await page.getByText('Starting Chromium').or(page.getByText('Open pages')).first().waitFor({ timeout: 30_000 });
+  await page.getByRole('heading', { name: 'Open pages' }).waitFor({ timeout: 60_000 });
+  const id = /#\/s\/([a-z0-9]{20})/.exec(page.url())![1]!;
+  await page.getByText(`/cdp-proxy/${id}/`).first().waitFor();
+  await page.getByText('about:blank').first().waitFor({ timeout: 15_000 });
+  await shoot(page, 'browser');
+  await page.getByRole('button', { name: /^Close / }).click();
+  await page.getByRole('dialog', { name: /Close / }).getByRole('button', { name: 'Close and delete' }).click();
+  let status = 200;
+  for (let i = 0; i < 50 && status !== 404; i++) {
+    status = (await api.call('GET', `/api/sandboxes/${id}`)).status;
+    if (status !== 404) await page.waitForTimeout(200);
+  }
+  assert.equal(status, 404);
+  await context.close();
+});
+
 test('the admin adds a user who can log in and sees only their own sandboxes; admin pages and details', { timeout: 300_000 }, async () => {
   const mine = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', name: 'admin-box' })).body;
   assert.equal(mine.state, 'running');

@@ -16,7 +16,7 @@ export interface Sandbox {
   restarts: number;
   limits: string;
   error?: string;
-  urls: { ide: string };
+  urls: { ide?: string; cdp?: string; cdpWebSocket?: string };
 }
 
 export interface Crash {

@@ -75,7 +75,8 @@ export function SandboxDetails(props: { id: string; onOpen: (s: Sandbox) => void
             <dt>Restarts</dt><dd>{status?.restarts ?? 0}</dd>
             <dt>Last used</dt><dd>{ago(sandbox.lastActivityAt)}</dd>
             <dt>Expires</dt><dd>{sandbox.endAt ? new Date(sandbox.endAt).toLocaleString() : 'never'}</dd>
-            <dt>IDE link</dt><dd><a href={sandbox.urls.ide} target="_blank" rel="noopener">{sandbox.urls.ide}</a></dd>
+            {sandbox.urls.ide && <><dt>IDE link</dt><dd><a href={sandbox.urls.ide} target="_blank" rel="noopener">{sandbox.urls.ide}</a></dd></>}
+            {sandbox.urls.cdp && <><dt>CDP</dt><dd><code class="wrap">{sandbox.urls.cdp}</code></dd></>}
           </dl>
           {sandbox.error && <><h3>Error</h3><pre class="log">{sandbox.error}</pre></>}
         </div>

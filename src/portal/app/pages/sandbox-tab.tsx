@@ -3,13 +3,14 @@ import { api, type Crash, type Sandbox } from '../api.ts';
 import { href } from '../router.ts';
 import { templateLabel } from '../format.ts';
 import { StateBadge } from '../components/state-badge.tsx';
+import { BrowserPanel } from '../components/browser-panel.tsx';
 
 interface Step { phase: string; message: string; at: string }
 
 const STEPS: { phase: string; label: (s: Sandbox | null) => string }[] = [
   { phase: 'created', label: () => 'Sandbox created' },
   { phase: 'preparing', label: (s) => (s?.workspace ? `Preparing workspace “${s.workspace}”` : 'Preparing a throwaway workspace') },
-  { phase: 'starting', label: (s) => (s?.templateID === 'vscode' ? 'Starting code-server' : 'Starting') },
+  { phase: 'starting', label: (s) => (s?.templateID === 'vscode' ? 'Starting code-server' : s?.templateID === 'browser' ? 'Starting Chromium' : 'Starting') },
   { phase: 'waiting', label: () => 'Waiting for it to answer' },
   { phase: 'loading', label: (s) => `Loading ${templateLabel(s?.templateID ?? '')}` },
 ];
@@ -51,8 +52,9 @@ export function SandboxTab(props: { id: string; active: boolean }) {
   }, [id]);
 
   const state = sandbox?.state;
+  const isBrowser = sandbox?.urls.cdp !== undefined;
   useEffect(() => {
-    if (state !== 'running') { setIdeReady(false); return; }
+    if (state !== 'running' || isBrowser) { setIdeReady(false); return; }
     let cancelled = false;
     (async () => {
       setPhase((p) => (p === 'running' || p === 'waiting' ? 'loading' : p));
@@ -78,6 +80,9 @@ export function SandboxTab(props: { id: string; active: boolean }) {
   };
 
   const title = sandbox ? `${templateLabel(sandbox.templateID)} — ${sandbox.name}` : 'Sandbox';
+  if (isBrowser && state === 'running' && sandbox) {
+    return <section class="progress-pane" hidden={!props.active} aria-label={title}><BrowserPanel sandbox={sandbox} /></section>;
+  }
   if (ideReady && sandbox) {
     return (
       <section class="ide-pane" hidden={!props.active} aria-label={title}>
