@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,8 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   const dataDir = tempDataDir();
-  writeFileSync(join(dataDir, 'codeyard.yaml'), 'supervisor:\n  backoffSeconds: [0.5]\n  checkIntervalMs: 200\n');
-  gw = await startGatewayProcess({ dataDir });
+  gw = await startGatewayProcess({ dataDir, config: 'supervisor:\n  backoffSeconds: [0.5]\n  checkIntervalMs: 200\n' });
   api = await Api.login(gw.url);
   key = (await api.call('POST', '/api/keys', { name: 'cdp' })).body.key;
   site = createServer((req, res) => {

@@ -33,8 +33,7 @@ before(async () => {
   await ensureDockerEngine(docker, () => {});
   await docker.getImage(DEFAULT_IMAGE).inspect().catch(() => { throw new Error(`${DEFAULT_IMAGE} is missing: npm test's setup builds it (codeyard setup --with-test-deps)`); });
   dataDir = tempDataDir();
-  writeFileSync(join(dataDir, 'codeyard.yaml'), CONFIG);
-  gw = await startGatewayProcess({ dataDir });
+  gw = await startGatewayProcess({ dataDir, config: CONFIG });
   api = await Api.login(gw.url);
   browser = await launchChromium();
 });

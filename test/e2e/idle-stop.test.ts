@@ -2,7 +2,7 @@
 // stops by itself (files kept); opening its IDE starts it again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Api, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 
@@ -10,8 +10,7 @@ let gw: RunningGateway;
 
 before(async () => {
   const dataDir = tempDataDir();
-  writeFileSync(join(dataDir, 'codeyard.yaml'), 'sandboxes:\n  idleStopSeconds: 2\n');
-  gw = await startGatewayProcess({ dataDir });
+  gw = await startGatewayProcess({ dataDir, config: 'sandboxes:\n  idleStopSeconds: 2\n' });
 });
 
 after(async () => {

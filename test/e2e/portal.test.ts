@@ -3,7 +3,7 @@
 // tablet size go to test-results/portal/ for a person to look at.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ADMIN_PASSWORD, Api, ROOT, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
@@ -21,8 +21,7 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const dataDir = tempDataDir();
   // Crashes back off quickly and give up after two, so the failure path shows within seconds.
-  writeFileSync(join(dataDir, 'codeyard.yaml'), 'supervisor:\n  backoffSeconds: [0.5]\n  maxFailures: 2\nsandboxes:\n  startTimeoutSeconds: 60\n');
-  gw = await startGatewayProcess({ dataDir });
+  gw = await startGatewayProcess({ dataDir, config: 'supervisor:\n  backoffSeconds: [0.5]\n  maxFailures: 2\nsandboxes:\n  startTimeoutSeconds: 60\n' });
   api = await Api.login(gw.url);
   browser = await launchChromium();
 });

@@ -18,8 +18,7 @@ const CONFIG = 'supervisor:\n  backoffSeconds: [0.2, 0.4, 0.8]\n  maxFailures: 3
 
 before(async () => {
   dataDir = tempDataDir();
-  writeFileSync(join(dataDir, 'codeyard.yaml'), CONFIG);
-  gw = await startGatewayProcess({ dataDir });
+  gw = await startGatewayProcess({ dataDir, config: CONFIG });
   api = await Api.login(gw.url);
 });
 

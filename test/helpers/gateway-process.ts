@@ -2,7 +2,7 @@
 // with a fresh data dir, and gives tests a logged-in API client for it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -35,8 +35,10 @@ export function tempDataDir(): string {
   return mkdtempSync('/tmp/cy-');
 }
 
-export async function startGatewayProcess(opts: { dataDir?: string; env?: Record<string, string>; args?: string[]; port?: number } = {}): Promise<RunningGateway> {
+/** A real gateway process; `config` (YAML) is written to <dataDir>/codeyard.yaml first. */
+export async function startGatewayProcess(opts: { dataDir?: string; config?: string; env?: Record<string, string>; args?: string[]; port?: number } = {}): Promise<RunningGateway> {
   const dataDir = opts.dataDir ?? tempDataDir();
+  if (opts.config !== undefined) writeFileSync(join(dataDir, 'codeyard.yaml'), opts.config);
   const port = opts.port ?? await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'serve', '--data-dir', dataDir, '--port', String(port), ...(opts.args ?? [])], {
     env: { ...process.env, CODEYARD_ADMIN_PASSWORD: ADMIN_PASSWORD, CODEYARD_LOG_LEVEL: 'info', ...opts.env },
