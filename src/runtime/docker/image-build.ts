@@ -10,8 +10,12 @@ import { engineError, isNotFound } from './docker-client.ts';
 const DOCKERFILE = join(import.meta.dirname, '..', '..', '..', 'images', 'workspace', 'Dockerfile');
 const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
-/** What the debootstrap base includes, so the image build fetches nothing. Same list as the Dockerfile's PACKAGES. */
-export const WORKSPACE_PACKAGES = ['ca-certificates', 'git', 'python3', 'python3-venv', 'tini', 'procps', 'curl', 'less', 'openssh-client', 'nano', 'xz-utils', 'unzip', 'bash-completion', 'chromium', 'fonts-liberation'];
+/**
+ * What the debootstrap base includes: the Dockerfile's PACKAGES but chromium,
+ * whose desktop dependencies will not configure inside debootstrap; the image
+ * build installs it from Debian (containers reach the mirror).
+ */
+export const WORKSPACE_PACKAGES = ['ca-certificates', 'git', 'python3', 'python3-venv', 'tini', 'procps', 'curl', 'less', 'openssh-client', 'nano', 'xz-utils', 'unzip', 'bash-completion'];
 
 export interface ImageBuildOptions {
   docker: Docker;
