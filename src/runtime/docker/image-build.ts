@@ -10,6 +10,7 @@ import { engineError, isNotFound } from './docker-client.ts';
 const DOCKERFILE = join(import.meta.dirname, '..', '..', '..', 'images', 'workspace', 'Dockerfile');
 const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+const PROGRESS_EVERY_MS = 15_000;
 /**
  * What the debootstrap base includes: the Dockerfile's PACKAGES but chromium,
  * whose desktop dependencies will not configure inside debootstrap; the image
@@ -83,6 +84,9 @@ export async function buildWorkspaceImage(o: ImageBuildOptions): Promise<string>
     } catch (err) {
       throw engineError(err, o.where, 'building the workspace image');
     }
+    // A step like installing Chromium prints nothing for a minute: say it is still going.
+    let step = '';
+    const ticker = setInterval(() => o.say(`  … still at ${step || 'the first step'} (${Math.round((Date.now() - started) / 1000)} s)`), PROGRESS_EVERY_MS);
     await new Promise<void>((resolve, reject) => {
       o.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
         const failed = err?.message ?? output.find((x) => x.error)?.error;
@@ -90,9 +94,10 @@ export async function buildWorkspaceImage(o: ImageBuildOptions): Promise<string>
         else resolve();
       }, (event: { stream?: string; status?: string }) => {
         const line = (event.stream ?? event.status ?? '').trim();
-        if (/^Step \d+\/\d+/.test(line) || /^(Successfully|Pulling|Digest|Status)/.test(line)) o.say(`  ${line}`);
+        if (/^Step \d+\/\d+/.test(line)) step = line.split(':')[0]!;
+        if (/^Step \d+\/\d+/.test(line) || /^(Successfully|Pulling|Digest|Status)/.test(line)) o.say(`  ${line.slice(0, 160)}`);
       });
-    });
+    }).finally(() => clearInterval(ticker));
     const id = (await o.docker.getImage(o.tag).inspect()).Id;
     o.say(`✓ ${o.tag} built in ${((Date.now() - started) / 1000).toFixed(0)} s (${id.slice(7, 19)})`);
     return id;
@@ -122,7 +127,16 @@ async function debootstrapBase(o: ImageBuildOptions): Promise<string> {
     rmSync(root, { recursive: true, force: true });
     o.say(`• debootstrap ${DEBIAN_SUITE} (minbase + ${WORKSPACE_PACKAGES.length} packages) from ${DEBIAN_MIRROR}: a minute or two`);
     try {
-      await run('debootstrap', ['--variant=minbase', `--include=${WORKSPACE_PACKAGES.join(',')}`, DEBIAN_SUITE, root, DEBIAN_MIRROR]);
+      const t0 = Date.now();
+      const ticker = setInterval(() => o.say(`  … debootstrap still running (${Math.round((Date.now() - t0) / 1000)} s)`), PROGRESS_EVERY_MS);
+      await run('debootstrap', ['--variant=minbase', `--include=${WORKSPACE_PACKAGES.join(',')}`, DEBIAN_SUITE, root, DEBIAN_MIRROR])
+        .catch((err: Error) => {
+          // The bootstrap folder goes away below: keep its log where the operator can read it.
+          const kept = join(o.cacheDir, 'debootstrap-failed.log');
+          try { copyFileSync(join(root, 'debootstrap', 'debootstrap.log'), kept); } catch { /* it failed before writing one */ }
+          throw new Error(`${err.message}\n  debootstrap's log: ${kept}`);
+        })
+        .finally(() => clearInterval(ticker));
       // The package cache is not part of an image.
       await run('sh', ['-c', `rm -rf "${root}"/var/cache/apt/archives/*.deb "${root}"/var/lib/apt/lists/*`]);
       await run('tar', ['-C', root, '--numeric-owner', '-cf', `${tarball}.partial`, '.']);
