@@ -48,7 +48,9 @@ const args = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
   '--no-first-run', '--no-default-browser-check', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--disable-breakpad', '--disable-domain-reliability', '--metrics-recording-only', '--mute-audio',
-  `--user-data-dir=${process.env.HOME}/.chromium-profile`,
+  // A fresh profile per run, in the sandbox's private /tmp: a profile in a shared home would be
+  // locked by a Chromium of another sandbox (or a dead one), and Chromium refuses a locked profile.
+  '--user-data-dir=/tmp/chromium-profile',
   '--remote-debugging-address=127.0.0.1', `--remote-debugging-port=${DEVTOOLS_PORT}`, '--remote-allow-origins=*',
   // Everything, loopback included, goes through the gateway's egress proxy.
   ...(useEgress ? [`--proxy-server=http://127.0.0.1:${EGRESS_PORT}`, '--proxy-bypass-list=<-loopback>'] : []),

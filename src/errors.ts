@@ -51,6 +51,11 @@ export class ConflictError extends CodeyardError {
   readonly kind = 'conflict';
 }
 
+export class PayloadTooLargeError extends CodeyardError {
+  readonly status = 413;
+  readonly kind = 'payload_too_large';
+}
+
 export class UpstreamUnavailableError extends CodeyardError {
   readonly status = 502;
   readonly kind = 'upstream_unavailable';

@@ -240,7 +240,10 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
       const ownerUser = store.users.byId(record.ownerId)!;
       owner = ownerUser.username;
       const { token, expiresAt } = await auth.issueIdeToken(ownerUser, record.sandboxID);
-      return { token, expiresAt: expiresAt.toISOString(), url: `${deps.baseUrl()}${ideProxyPath(record.sandboxID)}?token=${token}` };
+      const urls = sandboxUrls(record, deps.baseUrl());
+      // A browser has no IDE: its link is the CDP WebSocket, for clients that cannot set headers.
+      const url = urls.ide ? `${deps.baseUrl()}${urls.ide}?token=${token}` : `${urls.cdpWebSocket}?token=${token}`;
+      return { token, expiresAt: expiresAt.toISOString(), url };
     }, (r) => ({ for: owner, expiresAt: r.expiresAt }));
   });
 }

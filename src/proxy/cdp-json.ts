@@ -1,9 +1,10 @@
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Endpoint } from '../runtime/interface.ts';
-import { UpstreamUnavailableError } from '../errors.ts';
+import { PayloadTooLargeError, UpstreamUnavailableError } from '../errors.ts';
 
 /** DevTools JSON answers are small lists; anything bigger is not one. */
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
+const MAX_REQUEST_BYTES = 64 * 1024;
 
 export interface PublicCdpBase {
   publicBase: { secure: boolean; host: string };
@@ -64,7 +65,13 @@ function devtoolsRequest(endpoint: Endpoint, method: string, path: string, body?
 /** Proxies a /json… request (version, list, new, activate, close, protocol) with its URLs rewritten. */
 export async function proxyCdpJson(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint, base: PublicCdpBase): Promise<void> {
   const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    // DevTools requests carry at most a URL; a body is a mistake, or an attempt on the gateway's memory.
+    if (size > MAX_REQUEST_BYTES) { req.destroy(); throw new PayloadTooLargeError(`a DevTools /json request body may be at most ${MAX_REQUEST_BYTES} bytes`); }
+    chunks.push(c as Buffer);
+  }
   const answer = await devtoolsRequest(endpoint, req.method ?? 'GET', req.url ?? '/json', Buffer.concat(chunks));
   let body = answer.body;
   let type = String(answer.headers['content-type'] ?? 'application/json; charset=UTF-8');

@@ -13,7 +13,8 @@ import type { Endpoint } from '../runtime/interface.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
-import { CDP_PREFIX, IDE_PREFIX, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
+import { findTemplate } from '../templates/catalog.ts';
+import { CDP_PREFIX, IDE_PREFIX, cdpProxyPath, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
 import { browserWebSocketPath, proxyCdpJson } from './cdp-json.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
@@ -206,6 +207,11 @@ export class SandboxProxy {
     }
     const principal = await this.deps.auth.require(req.headers, route.sandboxID);
     const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
+    const offered = findTemplate(record.templateID)?.services ?? {};
+    if (!(route.service in offered)) {
+      const other = 'ide' in offered ? ideProxyPath(route.sandboxID) : 'cdp' in offered ? cdpProxyPath(route.sandboxID) : undefined;
+      throw new NotFoundError(`sandbox ${route.sandboxID} runs template ${record.templateID}, which has no ${route.service === 'ide' ? 'IDE' : 'CDP endpoint'}${other ? `: use ${other}` : ''}`);
+    }
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
       // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.

@@ -37,6 +37,8 @@ export interface SandboxSpec {
   seq: number;
   /** The owner's user id: the local driver derives the host uid from it, so a user's files keep one owner across sandboxes. */
   ownerId: number;
+  /** The owner's username, for labels and logs. */
+  owner: string;
   /** The persistent workspace mounted as home and workspace; null: throwaway ones, deleted with the sandbox. */
   workspace: WorkspaceRef | null;
   /** `isolated`: a network namespace of its own, reaching out only through the gateway's egress proxy. */

@@ -678,6 +678,7 @@ export class SandboxService {
       templateID: record.templateID,
       seq: record.seq,
       ownerId: record.ownerId,
+      owner: owner?.username ?? String(record.ownerId),
       network: template.network,
       workspace: record.workspace && owner ? { owner: owner.username, name: record.workspace.name } : null,
       memoryMB: record.memoryMB,

@@ -62,8 +62,8 @@ export function findTemplate(templateID: string): Template | undefined {
   return TEMPLATES.get(templateID);
 }
 
-export function listTemplates(): { templateID: string; description: string }[] {
-  return [...TEMPLATES.values()].map(({ templateID, description }) => ({ templateID, description }));
+export function listTemplates(): { templateID: string; description: string; defaultWorkspace: string | null }[] {
+  return [...TEMPLATES.values()].map(({ templateID, description, defaultWorkspace }) => ({ templateID, description, defaultWorkspace }));
 }
 
 export function templateIDs(): string[] {

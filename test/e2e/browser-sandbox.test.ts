@@ -183,6 +183,25 @@ test('examples/browser-sandbox.ts runs against the gateway and cleans up after i
   assert.deepEqual(sandboxProcesses(id), []);
 });
 
+test('mistakes get clear answers: the wrong proxy for the template, an oversized /json body; the share link is the CDP WebSocket', async () => {
+  const wrong = await fetch(`${gw.url}/vscode-proxy/${box.sandboxID}/`, { headers: { 'x-api-key': key } });
+  assert.equal(wrong.status, 404);
+  assert.match((await wrong.json()).message, new RegExp(`runs template browser, which has no IDE: use /cdp-proxy/${box.sandboxID}/`));
+  const big = await fetch(`${box.urls.cdp}json/new?about:blank`, { method: 'PUT', headers: { 'x-api-key': key }, body: Buffer.alloc(2 * 1024 * 1024) }).catch((err: Error) => err);
+  if (!(big instanceof Error)) assert.equal(big.status, 413);
+  assert.equal((await fetch(`${box.urls.cdp}json/version`, { headers: { 'x-api-key': key } })).status, 200, 'the gateway and the browser carry on');
+  const link = (await api.call('POST', `/api/sandboxes/${box.sandboxID}/ide-token`)).body.url as string;
+  assert.ok(link.startsWith(`${box.urls.cdpWebSocket}?token=`), link);
+});
+
+test('browser sandboxes one after another on one persistent workspace: no stale profile lock', { timeout: 90_000 }, async () => {
+  for (let i = 0; i < 2; i++) {
+    const r = await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'browser', workspace: 'shared-profile' });
+    assert.equal(r.body.state, 'running', r.text);
+    assert.equal((await api.call('DELETE', `/api/sandboxes/${r.body.sandboxID}`)).status, 204);
+  }
+});
+
 test('a browser sandbox past its timeout is deleted', { timeout: 60_000 }, async () => {
   const short = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'browser', timeout: 2 })).body.sandboxID;
   let status = 200;

@@ -78,6 +78,7 @@ test('VS Code in a container through the proxy: workbench, explorer, terminal', 
   assert.equal(record.Config.Image, DEFAULT_IMAGE);
   assert.equal(record.Config.Labels['codeyard.sandbox'], id);
   assert.equal(record.Config.Labels['codeyard.workspace'], 'default');
+  assert.equal(record.Config.Labels['codeyard.user'], 'admin');
   assert.equal((await exec(id, `echo "from a container" > in-container.txt && ${DOM_TERMINAL_SETTINGS}`)).exitCode, 0);
   const page = await openIde(browser, gw.url, id, 'admin', ADMIN_PASSWORD);
   await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'in-container.txt' }).waitFor({ timeout: 60_000 });
@@ -119,7 +120,8 @@ test("isolation: no host /root, data dir, Docker socket or other sandbox's files
   const [a, b] = [await create({ workspace: null }), await create({ workspace: null })];
   assert.equal((await exec(b, 'echo secret-of-b > secret-b.txt')).exitCode, 0);
   const r = await exec(a, `id -u; ls /root 2>&1; ls ${dataDir} 2>&1; ls /var/run/docker.sock /run/docker.sock 2>&1; ` +
-    `find / -xdev -name secret-b.txt 2>/dev/null; grep CapEff /proc/self/status; touch /usr/x 2>&1; echo done`);
+    `find / -xdev -name secret-b.txt 2>/dev/null; grep CapEff /proc/self/status; touch /usr/x 2>&1; ` +
+    `printf '#!/bin/sh\\necho ran-from-tmp\\n' > /tmp/s.sh && chmod +x /tmp/s.sh && /tmp/s.sh; echo done`);
   const out = r.stdout;
   assert.match(out, /^1000\n/);
   assert.match(out, /ls: cannot open directory '\/root': Permission denied|No such file/);
@@ -128,6 +130,7 @@ test("isolation: no host /root, data dir, Docker socket or other sandbox's files
   assert.ok(!out.includes('secret-b.txt'), out);
   assert.match(out, /CapEff:\s+0000000000000000/);
   assert.match(out, /Read-only file system/);
+  assert.match(out, /ran-from-tmp/, '/tmp allows running what is built there');
   const written = statSync(join(dataDir, 'sandboxes', b, 'workspace', 'secret-b.txt'));
   assert.equal(written.uid, 1000);
   assert.equal(written.gid, 1000);
@@ -181,7 +184,7 @@ test('templates.<id>.network: none gives the container no network; a missing ima
   });
   const template = findTemplate('vscode')!;
   const spec: SandboxSpec = {
-    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, workspace: null, network: 'host', memoryMB: 512, cpuCount: 1,
+    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, owner: 'admin', workspace: null, network: 'host', memoryMB: 512, cpuCount: 1,
     envVars: {}, command: template.command, services: template.services, driverState: {},
   };
   try {
@@ -194,7 +197,7 @@ test('templates.<id>.network: none gives the container no network; a missing ima
     await runtime.remove(spec);
   }
   const missing = new DockerRuntime({ docker, where: 'unix:///var/run/docker.sock', dataDir, image: 'codeyard/workspace:does-not-exist', uid: 1000, maxProcesses: 64, socketWaitMs: 1000, networks: {}, log: pino({ level: 'silent' }) });
-  assert.match((await missing.available())!, /codeyard\/workspace:does-not-exist is not built: run `codeyard image build`/);
+  assert.match((await missing.available())!, /codeyard\/workspace:does-not-exist is not built: run `codeyard image build --tag codeyard\/workspace:does-not-exist`/);
 });
 
 test('the browser template in a container: Chromium over CDP through the gateway, pages reached through its egress proxy', { timeout: 180_000 }, async () => {

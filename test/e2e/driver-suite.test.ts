@@ -46,7 +46,7 @@ for (const [name, make] of Object.entries(drivers)) {
     test('create and start: its service answers on the endpoint the driver hands back', { timeout: 120_000 }, async () => {
       runtime = await make(dataDir);
       spec = {
-        sandboxID: id, templateID: 'vscode', seq: 1, ownerId: 7, workspace: null, network: 'host', memoryMB: 1024, cpuCount: 1,
+        sandboxID: id, templateID: 'vscode', seq: 1, ownerId: 7, owner: 'suite', workspace: null, network: 'host', memoryMB: 1024, cpuCount: 1,
         envVars: { SUITE_VAR: 'from-spec' }, command: template.command, services: template.services, driverState: {},
       };
       assert.equal(await runtime.available?.() ?? undefined, undefined);

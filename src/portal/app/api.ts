@@ -43,7 +43,7 @@ export interface Me { username: string; role: 'admin' | 'user'; limits: Limits }
 export interface Limits { maxSandboxes: number | null; maxMemoryMB: number | null; maxCpu: number | null }
 export interface User { username: string; role: 'admin' | 'user'; disabled: boolean; limits: Limits; createdAt: string; sandboxes: number }
 export interface Workspace { name: string; owner: string; createdAt: string; sandboxes: string[] }
-export interface Template { templateID: string; description: string }
+export interface Template { templateID: string; description: string; defaultWorkspace: string | null }
 export interface AuditEvent { id: number; at: string; actor: string | null; ip: string | null; action: string; target: string | null; outcome: string; details: Record<string, unknown> }
 export interface Host {
   sandboxes: { total: number; running: number; byState: Record<string, number> };

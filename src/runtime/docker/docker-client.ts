@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { RuntimeFailureError } from '../../errors.ts';
+import { RuntimeFailureError, UpstreamUnavailableError, type CodeyardError } from '../../errors.ts';
 
 /** Where the Docker (or Podman) API is: DOCKER_HOST, else the default socket. */
 export function dockerClient(host = process.env.DOCKER_HOST): { docker: Docker; where: string } {
@@ -10,10 +10,11 @@ export function dockerClient(host = process.env.DOCKER_HOST): { docker: Docker; 
 }
 
 /** Errors from the engine, worded for the operator. */
-export function engineError(err: unknown, where: string, doing: string): RuntimeFailureError {
+export function engineError(err: unknown, where: string, doing: string): CodeyardError {
   const e = err as { code?: string; statusCode?: number; json?: { message?: string }; message?: string };
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
-    return new RuntimeFailureError(`cannot reach the Docker engine at ${where} while ${doing} (${e.code}): start it (dockerd, or systemctl start docker; for Podman: systemctl --user start podman.socket and DOCKER_HOST), then try again`);
+    // Not our fault and not the caller's: the engine is away (502, with what to do).
+    return new UpstreamUnavailableError(`cannot reach the Docker engine at ${where} while ${doing} (${e.code}): start it (dockerd, or systemctl start docker; for Podman: systemctl --user start podman.socket and DOCKER_HOST), then try again`);
   }
   const message = e.json?.message ?? e.message ?? String(err);
   return new RuntimeFailureError(`Docker engine refused ${doing}: ${message}`);

@@ -114,7 +114,7 @@ export class DockerRuntime implements Runtime {
         Labels: {
           'codeyard.instance': this.instance,
           'codeyard.sandbox': spec.sandboxID,
-          'codeyard.user': spec.workspace?.owner ?? String(spec.ownerId),
+          'codeyard.user': spec.owner,
           'codeyard.workspace': spec.workspace?.name ?? '',
           'codeyard.template': spec.templateID,
         },
@@ -127,14 +127,15 @@ export class DockerRuntime implements Runtime {
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges:true'],
           ReadonlyRootfs: true,
-          Tmpfs: { '/tmp': 'rw,nosuid,nodev,mode=1777', '/var/tmp': 'rw,nosuid,nodev,mode=1777' },
+          // exec: Docker's default tmpfs is noexec, which breaks tools that run what they build there (go test).
+          Tmpfs: { '/tmp': 'rw,exec,nosuid,nodev,mode=1777', '/var/tmp': 'rw,exec,nosuid,nodev,mode=1777' },
           NetworkMode: network,
           RestartPolicy: { Name: 'no' },
           Init: false,
         },
       });
     } catch (err) {
-      if (isNotFound(err)) throw new SetupError(`the workspace image ${this.opts.image} is not on the Docker engine at ${this.opts.where}: build it with \`codeyard image build\` (add --base-from-debootstrap with no registry)`);
+      if (isNotFound(err)) throw new SetupError(`the workspace image ${this.opts.image} is not on the Docker engine at ${this.opts.where}: build it with \`codeyard image build --tag ${this.opts.image}\` (add --base-from-debootstrap with no registry)`);
       throw engineError(err, this.opts.where, `creating the container of sandbox ${spec.sandboxID}`);
     }
     try {
@@ -230,7 +231,10 @@ export class DockerRuntime implements Runtime {
     const timedOut = (exitCode === 124 || exitCode === 137) && Date.now() - startedAt >= req.timeoutMs;
     let stderrText = err.text();
     if (timedOut) stderrText += `\n[codeyard: command killed after timeoutMs=${req.timeoutMs}]\n`;
-    if (exitCode === 137 && !timedOut) stderrText += `\n[codeyard: a process was killed (SIGKILL), most likely for running out of memory (memoryMB=${spec.memoryMB})]\n`;
+    // A process killed while its container lives on: the memory limit, most likely (a dying container is said by the lifecycle).
+    if (exitCode === 137 && !timedOut && (await this.inspectContainer(spec.sandboxID).catch(() => undefined))?.State.Running) {
+      stderrText += `\n[codeyard: a process was killed (SIGKILL), most likely for running out of memory (memoryMB=${spec.memoryMB})]\n`;
+    }
     return { exitCode, stdout: out.text(), stderr: stderrText, timedOut, truncated: out.truncated() || err.truncated() };
   }
 
@@ -381,12 +385,12 @@ export async function checkDockerReady(docker: Docker, where: string, image: str
   try {
     await docker.ping();
   } catch (err) {
-    return engineError(err, where, 'a ping').message;
+    return engineError(err, where, 'checking it answers').message;
   }
   try {
     await docker.getImage(image).inspect();
   } catch (err) {
-    if (isNotFound(err)) return `the workspace image ${image} is not built: run \`codeyard image build\` (with --base-from-debootstrap where no registry is reachable)`;
+    if (isNotFound(err)) return `the workspace image ${image} is not built: run \`codeyard image build --tag ${image}\` (with --base-from-debootstrap where no registry is reachable)`;
     return engineError(err, where, 'looking for the workspace image').message;
   }
   return undefined;

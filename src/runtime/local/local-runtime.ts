@@ -121,6 +121,10 @@ export class LocalRuntime implements Runtime {
   }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
+    if (spec.network === 'isolated' && this.opts.isolation === 'none') {
+      // Its unauthenticated listener (Chromium's DevTools) would sit on the host's loopback for anyone to use.
+      throw new SetupError(`template ${spec.templateID} needs its own network namespace, which isolation: none cannot give: use bubblewrap (or runtime: docker)`);
+    }
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const previous = spec.driverState as LocalDriverState;
     if (isAlive(previous.init ?? previous.outer)) {

@@ -49,7 +49,8 @@ export function NewSandbox(props: { onCreated: (s: Sandbox) => void; onClose: ()
           <div class="choices">
             {templates.map((t) => (
               <label class="choice" key={t.templateID}>
-                <input type="radio" name="template" value={t.templateID} checked={templateID === t.templateID} onChange={() => setTemplateID(t.templateID)} />
+                <input type="radio" name="template" value={t.templateID} checked={templateID === t.templateID}
+                  onChange={() => { setTemplateID(t.templateID); setWorkspace(t.defaultWorkspace ?? THROWAWAY); }} />
                 <strong>{templateLabel(t.templateID)}</strong>
                 <span class="muted">{t.description}</span>
               </label>
