@@ -83,6 +83,26 @@ const ConfigSchema = z.strictObject({
     /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
     startTimeoutSeconds: z.coerce.number().int().positive().default(120),
   }).prefault({}),
+  /** The model proxy (/ai/<provider>/…): sandboxes' opencode talks to it; it holds the real keys. */
+  ai: z.strictObject({
+    /** Upstreams by name. `anthropic` and `openai` have their public base URLs; `openai-compatible` needs baseUrl. */
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'provider names: lowercase letters, digits, -'), z.strictObject({
+      kind: z.enum(['anthropic', 'openai', 'openai-compatible']),
+      baseUrl: z.url().optional(),
+      /** Model IDs offered to opencode (it works offline only with an explicit list). */
+      models: z.array(z.string().min(1)).min(1).optional(),
+    })).default({
+      anthropic: { kind: 'anthropic' as const, models: ['claude-sonnet-4-5', 'claude-haiku-4-5'] },
+      openai: { kind: 'openai' as const, models: ['gpt-5', 'gpt-5-mini'] },
+    }),
+    /** What opencode uses unless the user picks another: "<provider>/<model>". */
+    defaultModel: z.string().regex(/^[a-z0-9-]+\/.+$/, 'expected "<provider>/<model>"').default('anthropic/claude-sonnet-4-5'),
+    /** Per user: calls a minute, and tokens (in + out) a calendar month; null: no limit. */
+    requestsPerMinute: z.coerce.number().int().min(1).default(60),
+    monthlyTokens: z.coerce.number().int().min(1).nullable().default(null),
+    /** How long an upstream may take to start answering. */
+    upstreamTimeoutSeconds: z.coerce.number().int().min(1).default(120),
+  }).prefault({}),
   /** Per-template settings, by template ID. */
   templates: z.record(z.string(), z.strictObject({
     /** On timeout: `stop` (keep it, files and all) or `delete`. Default: stop with a persistent workspace, delete with a throwaway one. */

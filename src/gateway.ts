@@ -11,6 +11,10 @@ import { UserService } from './auth/user-service.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { SandboxService } from './sandboxes/sandbox-service.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
+import { ProviderKeys } from './ai/provider-keys.ts';
+import { ModelProxy } from './ai/model-proxy.ts';
+import { opencodeConfig } from './ai/opencode-config.ts';
+import { randomToken } from './auth/secrets.ts';
 import { findTemplate, templateIDs } from './templates/catalog.ts';
 import { LocalRuntime } from './runtime/local/local-runtime.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
@@ -60,10 +64,23 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   await bootstrapAdmin({ store, auth, dataDir: config.dataDir, log, envPassword: env.CODEYARD_ADMIN_PASSWORD });
 
   const runtime = opts.runtime ?? createRuntime(config, log);
+  const providerKeys = new ProviderKeys(config.dataDir);
+  const modelProxy = new ModelProxy({ store, keys: providerKeys, config: () => config.ai, log: log.child({ component: 'ai' }) });
+  // Where a sandbox's opencode reaches the model proxy: this gateway, on the loopback it shares with local sandboxes.
+  let listenPort = config.port;
+  const sandboxGatewayUrl = () => `http://${['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host}:${listenPort}`;
   const workspaces = new WorkspaceService({ store, dataDir: config.dataDir, log: log.child({ component: 'workspaces' }) });
   const sandboxes = new SandboxService({
     workspaces,
     onExpiry: templateExpiry(config),
+    prepareRun: (record): Record<string, string> => {
+      if (!hasIde(record.templateID)) return {};
+      // A fresh token every start: the one a stopped sandbox held stops working.
+      const token = `cyai_${randomToken(24)}`;
+      store.ai.setToken(record.sandboxID, token);
+      return { 'opencode.json': opencodeConfig(config.ai, sandboxGatewayUrl(), token) };
+    },
+    systemEnv: (record): Record<string, string> => (hasIde(record.templateID) ? { OPENCODE_CONFIG: '${RUN_DIR}/opencode.json' } : {}),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
@@ -89,11 +106,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
   const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy, publicHost: () => new URL(baseUrl()).host, audit });
-  const app = buildApp({ auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
+  const app = buildApp({ ai: modelProxy, providerKeys, auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
 
   if (opts.listen !== false) {
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
+    listenPort = port;
   } else {
     await app.ready();
   }
@@ -134,6 +152,11 @@ export async function stopLingeringSandboxes(config: Config, log: Logger): Promi
   } finally {
     store.close();
   }
+}
+
+/** Templates with an IDE get opencode, configured for the model proxy. */
+function hasIde(templateID: string): boolean {
+  return 'ide' in (findTemplate(templateID)?.services ?? {});
 }
 
 /** `templates.<id>.onExpiry` from the config; a template ID this version lacks is a config error. */

@@ -20,6 +20,9 @@ import { auditRoutes } from './audit-routes.ts';
 import { workspaceRoutes } from './workspace-routes.ts';
 import { backupRoutes } from './backup-routes.ts';
 import { hostRoutes } from './host-routes.ts';
+import type { ModelProxy } from '../ai/model-proxy.ts';
+import type { ProviderKeys } from '../ai/provider-keys.ts';
+import { aiRoutes } from './ai-routes.ts';
 import { portalRoutes } from '../portal/portal-routes.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 
@@ -33,6 +36,9 @@ export interface AppDeps {
   dataDir: string;
   audit: AuditLog;
   log: Logger;
+  /** The model proxy (/ai/…), when set. */
+  ai?: ModelProxy;
+  providerKeys?: ProviderKeys;
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
   /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
@@ -61,6 +67,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     serverFactory: (handler) => {
       // requestTimeout 0: a streamed upload through the proxy may take as long as it takes.
       const server = createServer({ requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => {
+        // Model calls from sandboxes carry a sandbox token, not a gateway credential: they never reach fastify's auth.
+        if (deps.ai?.handleRequest(req, res)) return;
         if (!deps.proxy?.handleRequest(req, res)) handler(req, res);
       });
       server.on('upgrade', (req, socket, head) => {
@@ -104,6 +112,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   workspaceRoutes(app, { workspaces: deps.workspaces, store: deps.store, audit: deps.audit });
   backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
   hostRoutes(app, { sandboxes: deps.sandboxes, store: deps.store });
+  if (deps.providerKeys) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit });
   sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
   return app;
 }

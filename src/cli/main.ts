@@ -9,6 +9,7 @@ import { userCommands } from './user.ts';
 import { backupCommands } from './backup.ts';
 import { workspaceCommands } from './workspace.ts';
 import { imageCommands } from './image.ts';
+import { aiCommands } from './ai.ts';
 
 export type GlobalFlags = ConfigSources;
 
@@ -40,6 +41,7 @@ sandboxCommands(program, globals);
 userCommands(program, globals);
 workspaceCommands(program, globals);
 imageCommands(program, globals);
+aiCommands(program, globals);
 backupCommands(program, globals);
 
 try {

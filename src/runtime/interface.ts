@@ -52,6 +52,10 @@ export interface SandboxSpec {
   services: Record<string, ServiceSpec>;
   /** The driver's own state from the store (empty before the first start). */
   driverState: Record<string, unknown>;
+  /** Files the gateway puts in the run directory for this start (opencode's config), readable by the sandbox user only. */
+  runFiles?: Record<string, string>;
+  /** Environment the gateway sets (not the user's envVars, not shown to them). */
+  systemEnv?: Record<string, string>;
 }
 
 export interface StartResult {

@@ -54,6 +54,10 @@ export interface SandboxServiceOptions {
   idleStopMs?: number;
   supervision?: SupervisionOptions;
   workspaces: WorkspaceService;
+  /** Files for one start of a sandbox (a fresh model-proxy token and opencode's config). */
+  prepareRun?: (record: SandboxRecord) => Record<string, string>;
+  /** Environment the gateway gives a sandbox's processes, its exec commands included. */
+  systemEnv?: (record: SandboxRecord) => Record<string, string>;
   /** What expiry does, per template ID, where the config says (otherwise: defaultOnExpiry). */
   onExpiry?: Record<string, 'stop' | 'delete' | undefined>;
 }
@@ -471,6 +475,7 @@ export class SandboxService {
       this.report(sandboxID, 'preparing', record.workspace ? `preparing workspace ${record.workspace.name}` : 'preparing a throwaway workspace');
       await this.opts.runtime.create(spec);
       this.report(sandboxID, 'starting', `starting ${record.templateID === 'vscode' ? 'code-server' : 'the sandbox'}`);
+      spec.runFiles = this.opts.prepareRun?.(record);
       const result = await this.opts.runtime.start(spec);
       this.opts.store.sandboxes.update(sandboxID, { driverState: result.driverState, limits: result.limits });
       if (result.limitsReason) this.opts.log.warn({ sandboxID, reason: result.limitsReason }, 'memoryMB/cpuCount not enforced');
@@ -687,6 +692,7 @@ export class SandboxService {
       command: template.command,
       services: template.services,
       driverState: record.driverState,
+      systemEnv: this.opts.systemEnv?.(record),
     };
   }
 }

@@ -7,6 +7,7 @@ import { SandboxStore } from './sandboxes.ts';
 import { AuditStore } from './audit.ts';
 import { WorkspaceStore } from './workspaces.ts';
 import { CrashStore } from './crashes.ts';
+import { AiStore } from './ai.ts';
 
 /** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
 export class Store {
@@ -17,6 +18,7 @@ export class Store {
   readonly audit: AuditStore;
   readonly workspaces: WorkspaceStore;
   readonly crashes: CrashStore;
+  readonly ai: AiStore;
 
   readonly db: Db;
 
@@ -29,6 +31,7 @@ export class Store {
     this.audit = new AuditStore(db);
     this.workspaces = new WorkspaceStore(db);
     this.crashes = new CrashStore(db);
+    this.ai = new AiStore(db);
   }
 
   static open(dataDir: string): Store {

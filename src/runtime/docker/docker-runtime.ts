@@ -13,6 +13,7 @@ import { pinSocket } from '../socket-pin.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
 import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
+import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
 import type { Server } from 'node:http';
 import { engineError, isNotFound } from './docker-client.ts';
 
@@ -97,6 +98,7 @@ export class DockerRuntime implements Runtime {
       rmSync(join(dirs.endpoints, s.socketName), { force: true });
     }
     const layout = insideLayout();
+    writeRunFiles(dirs.run, spec.runFiles, this.opts.uid, true);
     // An isolated sandbox (the browser) has no network of its own: out only through the gateway's egress proxy.
     const isolated = spec.network === 'isolated';
     const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
@@ -107,7 +109,7 @@ export class DockerRuntime implements Runtime {
         name: this.containerName(spec.sandboxID),
         Image: this.opts.image,
         Cmd: spec.command(layout),
-        Env: Object.entries(sandboxEnv(layout, spec.envVars)).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout.runDir) })).map(([k, v]) => `${k}=${v}`),
         User: `${this.opts.uid}:${this.opts.uid}`,
         WorkingDir: layout.workspace,
         Hostname: `sbx-${spec.sandboxID}`,
@@ -203,7 +205,7 @@ export class DockerRuntime implements Runtime {
     try {
       exec = await this.opts.docker.getContainer(c.Id).exec({
         Cmd: ['timeout', '-k', String(EXEC_KILL_AFTER_S), seconds, ...command],
-        Env: Object.entries(sandboxEnv(layout, { ...spec.envVars, ...req.envs })).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout.runDir), ...spec.envVars, ...req.envs })).map(([k, v]) => `${k}=${v}`),
         WorkingDir: req.cwd ?? layout.workspace,
         User: `${this.opts.uid}:${this.opts.uid}`,
         AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false,

@@ -9,6 +9,7 @@ import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts'
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
+import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
 import type { Server } from 'node:http';
 import { chownIfNeeded } from '../ownership.ts';
@@ -146,7 +147,8 @@ export class LocalRuntime implements Runtime {
     }
 
     // The user's environment is applied by env(1) after the privilege drop, never by a root process.
-    const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, spec.envVars)), ...spec.command(layout)];
+    writeRunFiles(dirs.run, spec.runFiles, uid, this.asRoot);
+    const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout.runDir) })), ...spec.command(layout)];
     const argv = this.opts.isolation === 'bubblewrap'
       ? [this.bin.bwrap, ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot, isolatedNetwork: spec.network === 'isolated' }),
         '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
@@ -231,7 +233,7 @@ export class LocalRuntime implements Runtime {
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const layout = this.layout(dirs);
     const cwd = req.cwd ?? layout.workspace;
-    const env = sandboxEnv(layout, { ...spec.envVars, ...req.envs });
+    const env = sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout.runDir), ...spec.envVars, ...req.envs });
     const command = typeof req.cmd === 'string' ? ['/bin/bash', '-c', req.cmd] : req.cmd;
     // timeout(1) signals the process group it leads, so pipelines die with the command.
     const seconds = Math.max(0.001, req.timeoutMs / 1000).toFixed(3);

@@ -1,0 +1,188 @@
+// The model proxy with the real opencode CLI inside a real sandbox, against a
+// fake model provider written here (OpenAI Chat Completions and Anthropic
+// Messages, streaming and not) that records what it was sent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Api, ROOT, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
+
+const REAL_KEY = 'sk-real-provider-key-never-in-a-sandbox';
+let gw: RunningGateway;
+let api: Api;
+let fake: Server;
+let fakePort: number;
+const seen: { path: string; auth: string | undefined; apiKey: string | undefined; body: string }[] = [];
+let sandboxID: string;
+
+/** A provider that answers "Hello from the fake" in whichever format it is asked, and counts tokens it says it used. */
+function startFake(): Promise<void> {
+  fake = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      seen.push({ path: req.url ?? '', auth: req.headers.authorization, apiKey: req.headers['x-api-key'] as string | undefined, body });
+      const parsed = body ? JSON.parse(body) : {};
+      const big = parsed.model === 'fake-big';
+      const usage = { prompt_tokens: big ? 100_000 : 11, completion_tokens: 4 };
+      if (parsed.model === 'fake-slow') return; // never answers
+      if (req.url?.startsWith('/v1/messages')) {
+        if (parsed.stream) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm1', model: parsed.model, usage: { input_tokens: 21, output_tokens: 1 } } })}\n\n`);
+          res.write(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hello from the fake' } })}\n\n`);
+          res.end(`event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 7 } })}\n\n`);
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: 'm1', type: 'message', model: parsed.model, content: [{ type: 'text', text: 'Hello from the fake' }], usage: { input_tokens: 21, output_tokens: 7 } }));
+        }
+        return;
+      }
+      if (parsed.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: object, finish: string | null, extra = {}) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: parsed.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+        res.write(chunk({ role: 'assistant', content: 'Hello from the fake' }, null));
+        res.write(chunk({}, 'stop', { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
+        res.end('data: [DONE]\n\n');
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'c1', object: 'chat.completion', created: 1, model: parsed.model, choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the fake' }, finish_reason: 'stop' }], usage }));
+      }
+    });
+  });
+  return new Promise((r) => fake.listen(0, '127.0.0.1', () => { fakePort = (fake.address() as { port: number }).port; r(); }));
+}
+
+const exec = async (cmd: string, timeoutMs = 60_000) => {
+  const r = await api.call('POST', `/api/sandboxes/${sandboxID}/exec`, { cmd, timeoutMs });
+  assert.equal(r.status, 200, r.text);
+  return r.body as { exitCode: number; stdout: string; stderr: string };
+};
+
+before(async () => {
+  await startFake();
+  gw = await startGatewayProcess({
+    config: [
+      'ai:',
+      '  providers:',
+      '    fake:',
+      '      kind: openai-compatible',
+      `      baseUrl: http://127.0.0.1:${fakePort}/v1`,
+      '      models: [fake-model, fake-big, fake-slow]',
+      '    fakeanthropic:',
+      '      kind: anthropic',
+      `      baseUrl: http://127.0.0.1:${fakePort}`,
+      '      models: [claude-fake]',
+      '    down:',
+      '      kind: openai-compatible',
+      '      baseUrl: http://127.0.0.1:9/v1',
+      '      models: [x]',
+      '  defaultModel: fake/fake-model',
+      '  monthlyTokens: 50000',
+      '  upstreamTimeoutSeconds: 2',
+    ].join('\n') + '\n',
+  });
+  api = await Api.login(gw.url);
+  for (const provider of ['fake', 'fakeanthropic', 'down']) {
+    assert.equal((await api.call('PUT', `/api/ai/keys/${provider}`, { key: REAL_KEY })).status, 204);
+  }
+  const created = await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', workspace: null });
+  assert.equal(created.body.state, 'running', created.text);
+  sandboxID = created.body.sandboxID;
+});
+
+after(async () => {
+  fake?.close();
+  await gw?.destroy();
+});
+
+test('opencode in the sandbox answers through the gateway; the provider saw the real key, the sandbox never had it', { timeout: 120_000 }, async () => {
+  const run = await exec('opencode run "say hi" 2>&1', 90_000);
+  assert.equal(run.exitCode, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /Hello from the fake/);
+  const calls = seen.filter((s) => s.path.startsWith('/v1/chat/completions'));
+  assert.ok(calls.length >= 1, 'the fake was called');
+  for (const c of calls) assert.equal(c.auth, `Bearer ${REAL_KEY}`, 'the proxy swapped in the real key');
+  // Not in its environment (asked inside), its files or any of its processes (read from the host, so the
+  // search itself, whose command line would name the key, is not among them).
+  const env = (await exec('env')).stdout;
+  assert.ok(!env.includes(REAL_KEY) && !env.includes('cyai_'), 'no key or token in the environment');
+  for (const dir of ['home', 'workspace', 'run']) {
+    const grep = spawnSync('grep', ['-rlsF', REAL_KEY, join(gw.dataDir, 'sandboxes', sandboxID, dir)], { encoding: 'utf8' });
+    assert.equal(grep.stdout, '', `the key is in files under ${dir}`);
+  }
+  const pids = sandboxProcesses(sandboxID);
+  assert.ok(pids.length > 2);
+  for (const pid of pids) {
+    for (const what of ['environ', 'cmdline']) {
+      let text = '';
+      try { text = readFileSync(`/proc/${pid}/${what}`, 'utf8'); } catch { /* exited */ }
+      assert.ok(!text.includes(REAL_KEY), `pid ${pid} ${what}`);
+    }
+  }
+  const usage = (await api.call('GET', '/api/ai/usage')).body;
+  const mine = usage.calls.filter((c: { sandboxID: string; provider: string }) => c.sandboxID === sandboxID && c.provider === 'fake');
+  assert.ok(mine.length >= 1);
+  assert.ok(mine.every((c: { inputTokens: number; outputTokens: number; status: number; user: string }) => c.inputTokens === 11 && c.outputTokens === 4 && c.status === 200 && c.user === 'admin'), JSON.stringify(mine));
+});
+
+test('the Anthropic format streams through with its token counts; bad requests get clear errors and the gateway carries on', { timeout: 60_000 }, async () => {
+  const base = JSON.parse((await exec('cat "$OPENCODE_CONFIG"')).stdout).provider.fakeanthropic.options;
+  const stream = await exec(`curl -sN ${base.baseURL}/messages -H "x-api-key: ${base.apiKey}" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d '{"model":"claude-fake","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}'`);
+  assert.match(stream.stdout, /event: message_start[\s\S]*Hello from the fake[\s\S]*message_delta/);
+  assert.equal(seen.at(-1)!.apiKey, REAL_KEY);
+  const calls = (await api.call('GET', '/api/ai/usage')).body.calls as { provider: string; inputTokens: number; outputTokens: number; model: string }[];
+  const anthropic = calls.find((c) => c.provider === 'fakeanthropic')!;
+  assert.deepEqual([anthropic.inputTokens, anthropic.outputTokens, anthropic.model], [21, 7, 'claude-fake']);
+
+  const ai = (path: string, init: RequestInit = {}) => fetch(`${gw.url}/ai/${path}`, init);
+  const token = base.apiKey as string;
+  const noToken = await ai('fake/chat/completions', { method: 'POST', body: '{}' });
+  assert.equal(noToken.status, 401);
+  assert.match((await noToken.json()).error.message, /no sandbox token/);
+  assert.equal((await ai('fake/chat/completions', { method: 'POST', headers: { authorization: 'Bearer cyai_forged' }, body: '{}' })).status, 401);
+  const unknown = await ai('nope/v1/x', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(unknown.status, 404);
+  assert.match((await unknown.json()).error.message, /no model provider "nope"/);
+  const huge = await ai('fake/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: Buffer.alloc(21 * 1024 * 1024) }).catch((e: Error) => e);
+  if (!(huge instanceof Error)) assert.equal(huge.status, 413);
+  const down = await ai('down/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"model":"x"}' });
+  assert.equal(down.status, 502);
+  assert.match((await down.json()).error.message, /model provider "down" is unreachable/);
+  const slow = await ai('fake/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"model":"fake-slow"}' });
+  assert.equal(slow.status, 504);
+  assert.match((await slow.json()).error.message, /did not answer within 2 s/);
+  assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+});
+
+test('past the monthly token budget: 429, and opencode says so', { timeout: 120_000 }, async () => {
+  const base = JSON.parse((await exec('cat "$OPENCODE_CONFIG"')).stdout).provider.fake.options;
+  // One call that uses more than the whole budget.
+  await exec(`curl -s ${base.baseURL}/chat/completions -H "authorization: Bearer ${base.apiKey}" -H 'content-type: application/json' -d '{"model":"fake-big","messages":[{"role":"user","content":"hi"}]}'`);
+  const refused = await fetch(`${gw.url}/ai/fake/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${base.apiKey}`, 'content-type': 'application/json' }, body: '{"model":"fake-model"}' });
+  assert.equal(refused.status, 429);
+  assert.match((await refused.json()).error.message, /monthly token budget used up/);
+  const run = await exec('opencode run "say hi again" 2>&1', 90_000);
+  assert.match(run.stdout, /budget/i, `opencode reports it: ${run.stdout.slice(-800)}`);
+});
+
+test('keys are for admins, set but never read back; usage is one\'s own', async () => {
+  const keys = (await api.call('GET', '/api/ai/keys')).body;
+  assert.deepEqual(keys.map((k: { provider: string }) => k.provider).sort(), ['down', 'fake', 'fakeanthropic']);
+  assert.ok(!JSON.stringify(keys).includes(REAL_KEY));
+  assert.equal((await api.call('POST', '/api/users', { username: 'uma', password: 'uma-password-1' })).status, 201);
+  const uma = await Api.login(gw.url, 'uma', 'uma-password-1');
+  assert.equal((await uma.call('PUT', '/api/ai/keys/fake', { key: 'sk-stolen-1234' })).status, 403);
+  assert.equal((await uma.call('GET', '/api/ai/usage?user=admin')).status, 403);
+  assert.deepEqual((await uma.call('GET', '/api/ai/usage')).body.calls, []);
+  // The CLI reads the key from standard input.
+  const key = (await api.call('POST', '/api/keys', { name: 'cli' })).body.key;
+  const cli = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'ai', '--url', gw.url, '--api-key', key, 'set-key', 'fakeanthropic'], { input: `${REAL_KEY}\n`, encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /key for fakeanthropic stored/);
+  const bad = await api.call('PUT', '/api/ai/keys/fake', { key: 'short' });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.message, /^key: /);
+});
