@@ -48,7 +48,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The portal's assets (well under a second; always rebuilt so they match the source).
+# The portal's assets and the opencode extension's VSIX (about a second; always rebuilt so they match the source).
 "$node_bin" "$root/scripts/build-portal.ts"
+"$node_bin" "$root/scripts/build-extension.ts"
 
 exec "$node_bin" "$root/src/cli/main.ts" setup "$@"

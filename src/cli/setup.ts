@@ -1,5 +1,6 @@
 import { toolchainPaths } from '../toolchain/paths.ts';
 import { installOpencode, opencodeVersion } from '../toolchain/opencode-install.ts';
+import { installBuiltinExtension, installedExtensionVersion } from '../toolchain/extension-install.ts';
 import { CODE_SERVER_VERSION, OPENCODE_VERSION, DEBIAN_DOCKER_PACKAGES, DEBIAN_PACKAGES, DEBIAN_TEST_PACKAGES, MIN_NODE_MAJOR } from '../toolchain/versions.ts';
 import { ensureDockerEngine } from '../toolchain/docker-engine.ts';
 import { dockerClient } from '../runtime/docker/docker-client.ts';
@@ -49,6 +50,9 @@ export async function runSetup(opts: SetupOptions): Promise<void> {
     if (version !== CODE_SERVER_VERSION) throw new Error(`code-server was installed but \`code-server --version\` gave ${version ?? 'nothing'}: see ${t.dir}`);
     say(`✓ code-server ${version} runs`);
   }
+  // The opencode extension, packaged by scripts/build-extension.ts, as a built-in of code-server (always refreshed: it is quick).
+  installBuiltinExtension(t);
+  say(`✓ extension codeyard-opencode ${installedExtensionVersion(t)} built into code-server`);
   const oc = opencodeVersion(t);
   if (oc === OPENCODE_VERSION) {
     say(`✓ opencode ${oc} (${t.opencodeDir})`);

@@ -6,6 +6,7 @@ import type Docker from 'dockerode';
 import { SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
 import { engineError, isNotFound } from './docker-client.ts';
+import { EXTENSION_VSIX } from '../../toolchain/extension-install.ts';
 
 const DOCKERFILE = join(import.meta.dirname, '..', '..', '..', 'images', 'workspace', 'Dockerfile');
 const DEBIAN_SUITE = 'bookworm';
@@ -35,7 +36,7 @@ export interface ImageBuildOptions {
 
 /** What the image is made of: a different toolchain, Dockerfile or uid means a different image. */
 export function imageRecipe(toolchain: Toolchain, uid: number): string {
-  return createHash('sha256').update([toolchain.nodeDir, toolchain.codeServerDir, toolchain.opencodeDir, readFileSync(DOCKERFILE, 'utf8'), uid].join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256').update([toolchain.nodeDir, toolchain.codeServerDir, toolchain.opencodeDir, readFileSync(DOCKERFILE, 'utf8'), uid, existsSync(EXTENSION_VSIX) ? readFileSync(EXTENSION_VSIX).toString('base64') : ''].join('\n')).digest('hex').slice(0, 16);
 }
 
 /** Whether `tag` exists and was built from this recipe. */
