@@ -106,7 +106,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
   const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy, publicHost: () => new URL(baseUrl()).host, audit });
-  const app = buildApp({ ai: modelProxy, providerKeys, auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
+  const app = buildApp({ ai: modelProxy, providerKeys, aiProviders: () => Object.keys(config.ai.providers), auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
 
   if (opts.listen !== false) {
     await app.listen({ host: config.host, port: config.port });

@@ -78,13 +78,15 @@ export class ModelProxy {
       sendError(res, provider.kind, 403, 'permission_error', 'the owner of this sandbox may not use models');
       return;
     }
-    const key = this.opts.keys.get(name);
+    const found = this.opts.keys.forUser(name, user.id);
     const base = provider.baseUrl ?? DEFAULT_BASE[provider.kind];
-    if (!key || !base) {
-      sendError(res, provider.kind, 503, 'not_configured', `no API key for model provider "${name}": an admin must add one (codeyard ai set-key ${name}, or the portal)`);
+    if (!found || !base) {
+      sendError(res, provider.kind, 503, 'not_configured', `no API key for model provider "${name}": an admin must add one (codeyard ai set-key ${name}), or add your own (PUT /api/me/ai-keys/${name})`);
       return;
     }
-    const limited = this.overLimit(user.id, ai);
+    const key = found.key;
+    // A user's own key is theirs to spend: the organisation's monthly budget does not apply to it.
+    const limited = this.overLimit(user.id, ai, !found.own);
     if (limited) {
       sendError(res, provider.kind, 429, 'rate_limit_error', limited);
       return;
@@ -141,14 +143,14 @@ export class ModelProxy {
   }
 
   /** Why this user may not call now, or undefined. */
-  private overLimit(userId: number, ai: Config['ai']): string | undefined {
+  private overLimit(userId: number, ai: Config['ai'], budgeted: boolean): string | undefined {
     const now = Date.now();
     const recent = (this.recent.get(userId) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
     if (recent.length >= ai.requestsPerMinute) {
       this.recent.set(userId, recent);
       return `rate limit: at most ${ai.requestsPerMinute} model calls a minute; wait a moment`;
     }
-    if (ai.monthlyTokens !== null) {
+    if (budgeted && ai.monthlyTokens !== null) {
       const month = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)).toISOString();
       const used = this.opts.store.ai.tokensSince(userId, month);
       if (used >= ai.monthlyTokens) return `monthly token budget used up (${used} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, or wait for next month`;

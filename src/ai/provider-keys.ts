@@ -3,6 +3,13 @@ import { join } from 'node:path';
 
 const KEYS_FILE = 'ai-keys.json';
 
+interface KeyFile {
+  /** The organisation's keys, set by admins, by provider. */
+  providers: Record<string, string>;
+  /** Keys users brought themselves, by user id then provider: used for their calls only. */
+  users: Record<string, Record<string, string>>;
+}
+
 /**
  * The model providers' API keys: in one file of the data dir, mode 0600,
  * written whole (rename) so a crash never leaves half a file. Only the
@@ -15,33 +22,67 @@ export class ProviderKeys {
     this.file = join(dataDir, KEYS_FILE);
   }
 
-  private read(): Record<string, string> {
-    if (!existsSync(this.file)) return {};
-    return JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>;
+  private read(): KeyFile {
+    if (!existsSync(this.file)) return { providers: {}, users: {} };
+    const raw = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<KeyFile> | Record<string, string>;
+    // The first version kept only the organisation's keys, flat.
+    if (!('providers' in raw) && !('users' in raw)) return { providers: raw as Record<string, string>, users: {} };
+    return { providers: (raw as KeyFile).providers ?? {}, users: (raw as KeyFile).users ?? {} };
   }
 
   get(provider: string): string | undefined {
-    return this.read()[provider];
+    return this.read().providers[provider];
+  }
+
+  /** The key for a user's call: their own if they brought one, else the organisation's; and which it is. */
+  forUser(provider: string, userId: number): { key: string; own: boolean } | undefined {
+    const keys = this.read();
+    const own = keys.users[String(userId)]?.[provider];
+    if (own) return { key: own, own: true };
+    const shared = keys.providers[provider];
+    return shared ? { key: shared, own: false } : undefined;
   }
 
   set(provider: string, key: string): void {
-    this.write({ ...this.read(), [provider]: key });
+    const keys = this.read();
+    keys.providers[provider] = key;
+    this.write(keys);
   }
 
   delete(provider: string): boolean {
     const keys = this.read();
-    if (!(provider in keys)) return false;
-    delete keys[provider];
+    if (!(provider in keys.providers)) return false;
+    delete keys.providers[provider];
     this.write(keys);
     return true;
   }
 
-  /** Which providers have a key (never the keys). */
-  configured(): string[] {
-    return Object.keys(this.read());
+  setForUser(userId: number, provider: string, key: string): void {
+    const keys = this.read();
+    keys.users[String(userId)] = { ...keys.users[String(userId)], [provider]: key };
+    this.write(keys);
   }
 
-  private write(keys: Record<string, string>): void {
+  deleteForUser(userId: number, provider: string): boolean {
+    const keys = this.read();
+    const mine = keys.users[String(userId)];
+    if (!mine || !(provider in mine)) return false;
+    delete mine[provider];
+    this.write(keys);
+    return true;
+  }
+
+  /** Which providers have an organisation key (never the keys). */
+  configured(): string[] {
+    return Object.keys(this.read().providers);
+  }
+
+  /** Which providers a user brought a key for. */
+  configuredForUser(userId: number): string[] {
+    return Object.keys(this.read().users[String(userId)] ?? {});
+  }
+
+  private write(keys: KeyFile): void {
     const partial = `${this.file}.${process.pid}.partial`;
     writeFileSync(partial, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
     renameSync(partial, this.file);

@@ -21,8 +21,11 @@ function requireAdmin(request: FastifyRequest): void {
 }
 
 /** Provider keys (admins; set, never read back) and usage (admins: anyone's; users: their own). */
-export function aiRoutes(app: FastifyInstance, deps: { keys: ProviderKeys; store: Store; audit: AuditLog }): void {
+export function aiRoutes(app: FastifyInstance, deps: { keys: ProviderKeys; store: Store; audit: AuditLog; providers: () => string[] }): void {
   const audited = auditedBy(deps.audit);
+  const known = (provider: string) => {
+    if (!deps.providers().includes(provider)) throw new NotFoundError(`provider: no "${provider}" under ai.providers; configured: ${deps.providers().join(', ') || 'none'}`);
+  };
 
   app.get('/api/ai/keys', async (request) => {
     requireAdmin(request);
@@ -31,6 +34,7 @@ export function aiRoutes(app: FastifyInstance, deps: { keys: ProviderKeys; store
 
   app.put<{ Params: { provider: string } }>('/api/ai/keys/:provider', async (request, reply) => {
     requireAdmin(request);
+    known(request.params.provider);
     const { key } = parseInput(KeyBody, request.body);
     await audited(request, 'ai.key.set', request.params.provider, () => deps.keys.set(request.params.provider, key));
     return reply.status(204).send();
@@ -40,6 +44,23 @@ export function aiRoutes(app: FastifyInstance, deps: { keys: ProviderKeys; store
     requireAdmin(request);
     const removed = await audited(request, 'ai.key.delete', request.params.provider, () => deps.keys.delete(request.params.provider));
     if (!removed) throw new NotFoundError(`no key for provider ${request.params.provider}`);
+    return reply.status(204).send();
+  });
+
+  // Keys users bring for their own calls (any user; never read back).
+  app.get('/api/me/ai-keys', async (request) => deps.keys.configuredForUser(principalOf(request).user.id).map((provider) => ({ provider, set: true })));
+
+  app.put<{ Params: { provider: string } }>('/api/me/ai-keys/:provider', async (request, reply) => {
+    known(request.params.provider);
+    const { key } = parseInput(KeyBody, request.body);
+    const { user } = principalOf(request);
+    await audited(request, 'ai.own-key.set', request.params.provider, () => deps.keys.setForUser(user.id, request.params.provider, key));
+    return reply.status(204).send();
+  });
+
+  app.delete<{ Params: { provider: string } }>('/api/me/ai-keys/:provider', async (request, reply) => {
+    const { user } = principalOf(request);
+    if (!deps.keys.deleteForUser(user.id, request.params.provider)) throw new NotFoundError(`you have no key of your own for ${request.params.provider}`);
     return reply.status(204).send();
   });
 

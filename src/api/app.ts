@@ -39,6 +39,8 @@ export interface AppDeps {
   /** The model proxy (/ai/…), when set. */
   ai?: ModelProxy;
   providerKeys?: ProviderKeys;
+  /** Provider names under ai.providers. */
+  aiProviders?: () => string[];
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
   /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
@@ -112,7 +114,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   workspaceRoutes(app, { workspaces: deps.workspaces, store: deps.store, audit: deps.audit });
   backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
   hostRoutes(app, { sandboxes: deps.sandboxes, store: deps.store });
-  if (deps.providerKeys) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit });
+  if (deps.providerKeys) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit, providers: deps.aiProviders ?? (() => []) });
   sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
   return app;
 }

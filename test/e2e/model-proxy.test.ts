@@ -157,6 +157,26 @@ test('the Anthropic format streams through with its token counts; bad requests g
   assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
 });
 
+test('a user\'s own key is used for their calls only, outside the shared budget; without any key the answer says who must add one', { timeout: 120_000 }, async () => {
+  const base = JSON.parse((await exec('cat "$OPENCODE_CONFIG"')).stdout).provider.fake.options;
+  const call = () => fetch(`${gw.url}/ai/fake/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${base.apiKey}`, 'content-type': 'application/json' }, body: '{"model":"fake-model"}' });
+  assert.equal((await api.call('PUT', '/api/me/ai-keys/fake', { key: 'sk-admins-own-key-1' })).status, 204);
+  assert.equal((await call()).status, 200);
+  assert.equal(seen.at(-1)!.auth, 'Bearer sk-admins-own-key-1');
+  assert.deepEqual((await api.call('GET', '/api/me/ai-keys')).body, [{ provider: 'fake', set: true }]);
+  assert.equal((await api.call('DELETE', '/api/me/ai-keys/fake')).status, 204);
+  assert.equal((await call()).status, 200);
+  assert.equal(seen.at(-1)!.auth, `Bearer ${REAL_KEY}`);
+  assert.equal((await api.call('PUT', '/api/me/ai-keys/typo', { key: 'sk-whatever-123' })).status, 404);
+  // No key anywhere for a provider: opencode shows the proxy's message, not a stack trace.
+  assert.equal((await api.call('DELETE', '/api/ai/keys/down')).status, 204);
+  const none = await fetch(`${gw.url}/ai/down/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${base.apiKey}` }, body: '{}' });
+  assert.equal(none.status, 503);
+  assert.match((await none.json()).error.message, /no API key for model provider "down": an admin must add one/);
+  const run = await exec('opencode run -m down/x "hi" 2>&1', 90_000);
+  assert.match(run.stdout, /admin must add one/, run.stdout.slice(-600));
+});
+
 test('past the monthly token budget: 429, and opencode says so', { timeout: 120_000 }, async () => {
   const base = JSON.parse((await exec('cat "$OPENCODE_CONFIG"')).stdout).provider.fake.options;
   // One call that uses more than the whole budget.
@@ -170,7 +190,7 @@ test('past the monthly token budget: 429, and opencode says so', { timeout: 120_
 
 test('keys are for admins, set but never read back; usage is one\'s own', async () => {
   const keys = (await api.call('GET', '/api/ai/keys')).body;
-  assert.deepEqual(keys.map((k: { provider: string }) => k.provider).sort(), ['down', 'fake', 'fakeanthropic']);
+  assert.deepEqual(keys.map((k: { provider: string }) => k.provider).sort(), ['fake', 'fakeanthropic']);
   assert.ok(!JSON.stringify(keys).includes(REAL_KEY));
   assert.equal((await api.call('POST', '/api/users', { username: 'uma', password: 'uma-password-1' })).status, 201);
   const uma = await Api.login(gw.url, 'uma', 'uma-password-1');
