@@ -80,6 +80,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       store.ai.setToken(record.sandboxID, token);
       return { 'opencode.json': opencodeConfig(config.ai, sandboxGatewayUrl(), token) };
     },
+    gatewayPort: () => listenPort,
     systemEnv: (record): Record<string, string> => (hasIde(record.templateID) ? { OPENCODE_CONFIG: '${RUN_DIR}/opencode.json' } : {}),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },

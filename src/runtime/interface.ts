@@ -56,6 +56,8 @@ export interface SandboxSpec {
   runFiles?: Record<string, string>;
   /** Environment the gateway sets (not the user's envVars, not shown to them). */
   systemEnv?: Record<string, string>;
+  /** The gateway's port on the host's loopback, which the sandbox's processes must reach at 127.0.0.1 (the model proxy). */
+  gatewayPort?: number;
 }
 
 export interface StartResult {

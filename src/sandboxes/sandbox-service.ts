@@ -58,6 +58,8 @@ export interface SandboxServiceOptions {
   prepareRun?: (record: SandboxRecord) => Record<string, string>;
   /** Environment the gateway gives a sandbox's processes, its exec commands included. */
   systemEnv?: (record: SandboxRecord) => Record<string, string>;
+  /** The gateway's own port on the loopback, for sandboxes that must reach it (opencode → model proxy). */
+  gatewayPort?: () => number;
   /** What expiry does, per template ID, where the config says (otherwise: defaultOnExpiry). */
   onExpiry?: Record<string, 'stop' | 'delete' | undefined>;
 }
@@ -693,6 +695,7 @@ export class SandboxService {
       services: template.services,
       driverState: record.driverState,
       systemEnv: this.opts.systemEnv?.(record),
+      gatewayPort: template.network === 'host' ? this.opts.gatewayPort?.() : undefined,
     };
   }
 }

@@ -1,4 +1,5 @@
-import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { connect as netConnect, createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -54,6 +55,8 @@ export class DockerRuntime implements Runtime {
   private readonly instance: string;
   /** Followers copying each container's output into the gateway-owned main.log. */
   private readonly followers = new Map<string, { stream: NodeJS.ReadableStream; file: WriteStream }>();
+  /** Relays to the gateway (the model proxy) of containers that need one. */
+  private readonly relays = new Map<string, NetServer>();
   /** Egress proxies of sandboxes whose network is the gateway's proxy alone. */
   private readonly egress = new Map<string, Server>();
   /** Exit status of containers this gateway removed (their record is gone with them). */
@@ -103,12 +106,14 @@ export class DockerRuntime implements Runtime {
     const isolated = spec.network === 'isolated';
     const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
     if (isolated && this.opts.networks[spec.templateID] !== 'none') await this.openEgress(spec.sandboxID, dirs);
+    if (spec.gatewayPort) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort);
     let container: Docker.Container;
     try {
       container = await this.opts.docker.createContainer({
         name: this.containerName(spec.sandboxID),
         Image: this.opts.image,
-        Cmd: spec.command(layout),
+        // The model proxy is on the host's loopback: a relay inside makes 127.0.0.1:<port> lead to it.
+        Cmd: spec.gatewayPort ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.runDir}/gateway.sock`, '--', ...spec.command(layout)] : spec.command(layout),
         Env: Object.entries(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout.runDir) })).map(([k, v]) => `${k}=${v}`),
         User: `${this.opts.uid}:${this.opts.uid}`,
         WorkingDir: layout.workspace,
@@ -191,6 +196,7 @@ export class DockerRuntime implements Runtime {
     if (running) this.follow(spec.sandboxID, c!.Id);
     // Adopted after a gateway restart: its way out went with the old gateway.
     if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.egress.has(spec.sandboxID)) await this.openEgress(spec.sandboxID, this.dirs(spec));
+    if (running && spec.gatewayPort && !this.relays.has(spec.sandboxID)) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort);
     return { running, endpoints: this.endpoints(spec, this.dirs(spec)) };
   }
 
@@ -323,13 +329,34 @@ export class DockerRuntime implements Runtime {
   }
 
   private async openEgress(sandboxID: string, dirs: SandboxDirs): Promise<void> {
-    this.closeEgress(sandboxID);
+    this.egress.get(sandboxID)?.close();
     this.egress.set(sandboxID, await startEgressProxy(join(dirs.run, 'egress.sock'), sandboxID, this.opts.log));
   }
 
+  /** The gateway's listeners for the sandbox (egress proxy, relay to the gateway) go with its container. */
   private closeEgress(sandboxID: string): void {
     this.egress.get(sandboxID)?.close();
     this.egress.delete(sandboxID);
+    this.relays.get(sandboxID)?.close();
+    this.relays.delete(sandboxID);
+  }
+
+  /** The host end of the relay to the gateway: gateway.sock in the run directory → the gateway's loopback port. */
+  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
+    this.relays.get(sandboxID)?.close();
+    const path = join(dirs.run, 'gateway.sock');
+    rmSync(path, { force: true });
+    const server = createNetServer((client) => {
+      const upstream = netConnect(port, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      const close = () => { client.destroy(); upstream.destroy(); };
+      client.on('error', close);
+      upstream.on('error', close);
+    });
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
+    chmodSync(path, 0o666);
+    server.unref();
+    this.relays.set(sandboxID, server);
   }
 
   private async removeContainer(sandboxID: string): Promise<void> {
