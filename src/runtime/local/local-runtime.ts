@@ -57,6 +57,8 @@ const EXEC_BACKSTOP_MS = 5_000;
 /** After an exec's process exits, how long its output pipes may stay open (a background child holding them). */
 const EXEC_DRAIN_MS = 200;
 const LOG_TAIL_BYTES = 4_000;
+/** How long lastExit waits for the exit event of a main process already gone. */
+const EXIT_EVENT_WAIT_MS = 1_000;
 /** main.log is rotated (one old copy kept) at start once it is this big. */
 const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
@@ -306,6 +308,10 @@ export class LocalRuntime implements Runtime {
   }
 
   async lastExit(spec: SandboxSpec) {
+    // A death noticed through /proc (or a failed start) can come before Node delivers the child's
+    // exit event: give it a moment, so the crash record has the exit code and signal.
+    const state = spec.driverState as LocalDriverState;
+    for (let waited = 0; !this.exits.has(spec.sandboxID) && waited < EXIT_EVENT_WAIT_MS && !isAlive(state.outer); waited += 20) await sleep(20);
     return this.exits.get(spec.sandboxID);
   }
 
