@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Api, ROOT, freePort, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { Api, ROOT, freePort, removeDataDir, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 
 const run = promisify(execFile);
 // The machine's node when it exists (the launcher's real-world case), else ours.
@@ -40,6 +40,7 @@ test('the launcher runs the CLI even from an older node', async () => {
 test('doctor passes on a set-up machine and names what it checked', async () => {
   const dataDir = tempDataDir();
   const r = await codeyard(['doctor', '--data-dir', dataDir, '--port', String(await freePort())]);
+  removeDataDir(dataDir);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   for (const check of ['node', 'code-server', 'bwrap', 'namespaces', 'cgroups', 'data dir', 'port']) {
     assert.match(r.stdout, new RegExp(`✓.* ${check}:`), `${check} line missing:\n${r.stdout}`);
@@ -47,7 +48,9 @@ test('doctor passes on a set-up machine and names what it checked', async () => 
 });
 
 test('doctor fails with a fix when the port is taken by something else', async () => {
-  const r = await codeyard(['doctor', '--data-dir', tempDataDir(), '--host', '127.0.0.1', '--port', '1']);
+  const dataDir = tempDataDir();
+  const r = await codeyard(['doctor', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '1']);
+  removeDataDir(dataDir);
   // Port 1 is privileged or refused; either way the line must say what to do.
   assert.match(r.stdout, /port: 127\.0\.0\.1:1/);
 });

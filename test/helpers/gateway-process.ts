@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Cgroups } from '../../src/runtime/local/cgroups.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const ADMIN_PASSWORD = 'codeyard-test-admin-pw';
@@ -87,6 +88,7 @@ export async function startGatewayProcess(opts: { dataDir?: string; config?: str
       }
       for (const entry of (() => { try { return readdirSync(join(dataDir, 'sandboxes')); } catch { return []; } })()) {
         for (const pid of sandboxProcesses(entry)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+        await new Cgroups().removeFor(entry);
       }
       removeDataDir(dataDir);
     },

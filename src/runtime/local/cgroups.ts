@@ -147,6 +147,15 @@ export class Cgroups {
     return false;
   }
 
+  /** Removes what is left of a sandbox's groups, known only by its ID (an orphan has no handle); best effort, once its processes are gone. */
+  async removeFor(sandboxID: string): Promise<void> {
+    const dirs = this.support.ok && this.support.version === 2
+      ? [join(this.root, 'codeyard', sandboxID)]
+      : ['memory', 'cpu', 'pids', 'freezer'].map((h) => join(this.root, h, 'codeyard', sandboxID));
+    const handle = { dirs: dirs.filter((d) => existsSync(d)), procsFiles: dirs.map((d) => join(d, 'cgroup.procs')).filter((f) => existsSync(f)) };
+    if (handle.dirs.length) await this.destroy(handle).catch(() => {});
+  }
+
   /** Pids still in the sandbox's groups. */
   pids(handle: CgroupHandle): number[] {
     const pids = new Set<number>();

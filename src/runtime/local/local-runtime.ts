@@ -304,6 +304,8 @@ export class LocalRuntime implements Runtime {
       if (!cmdline.split('\0').some((arg) => arg.startsWith(marker))) continue;
       try { process.kill(Number(entry), 'SIGKILL'); stopped++; } catch { /* gone */ }
     }
+    // Its cgroups (named by its ID) would otherwise outlive it.
+    await this.cgroups.removeFor(sandboxID);
     return stopped;
   }
 
