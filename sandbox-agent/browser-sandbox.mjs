@@ -8,7 +8,8 @@
 // Exits with Chromium's status, so the supervisor sees a crash as one.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { relay } from './relay.mjs';
 
 const RUN = process.env.CODEYARD_RUN_DIR ?? '/run/codeyard';
 const CHROMIUM = process.env.CODEYARD_CHROMIUM ?? '/usr/bin/chromium';
@@ -16,22 +17,6 @@ const DEVTOOLS_PORT = 9222;
 const EGRESS_PORT = 3128;
 const egress = `${RUN}/egress.sock`;
 const cdp = `${RUN}/cdp.sock`;
-
-/** A listener that pipes every connection to `target` (a port or a socket path). */
-function relay(listenOn, target) {
-  const server = createServer((client) => {
-    const upstream = connect(target);
-    client.pipe(upstream).pipe(client);
-    const close = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', close);
-    upstream.on('error', close);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    if (typeof listenOn === 'number') server.listen(listenOn, '127.0.0.1', () => resolve(server));
-    else server.listen(listenOn, () => resolve(server));
-  });
-}
 
 function devtoolsAnswers() {
   return new Promise((resolve) => {

@@ -4,20 +4,14 @@
 // the real command and ends with it. opencode reaches the model proxy this way.
 //   node gateway-relay.mjs <port> <socket> -- <command…>
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { relay } from './relay.mjs';
 
 const [port, socket, dashes, ...command] = process.argv.slice(2);
 if (!port || !socket || dashes !== '--' || command.length === 0) {
   console.error('usage: gateway-relay.mjs <port> <socket> -- <command…>');
   process.exit(2);
 }
-createServer((client) => {
-  const upstream = connect(socket);
-  client.pipe(upstream).pipe(client);
-  const close = () => { client.destroy(); upstream.destroy(); };
-  client.on('error', close);
-  upstream.on('error', close);
-}).listen(Number(port), '127.0.0.1').on('error', (err) => console.error(`gateway relay: ${err.message}`));
+await relay(Number(port), socket).catch((err) => console.error(`gateway relay: ${err.message}`));
 
 const child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
 child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));

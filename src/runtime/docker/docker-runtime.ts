@@ -1,5 +1,4 @@
-import { chmodSync, createWriteStream, existsSync, mkdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
-import { connect as netConnect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -14,8 +13,8 @@ import { pinSocket } from '../socket-pin.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
 import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
+import { HostListeners, relaySocketToPort } from '../host-listeners.ts';
 import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
-import type { Server } from 'node:http';
 import { engineError, isNotFound } from './docker-client.ts';
 
 export interface DockerRuntimeOptions {
@@ -55,10 +54,8 @@ export class DockerRuntime implements Runtime {
   private readonly instance: string;
   /** Followers copying each container's output into the gateway-owned main.log. */
   private readonly followers = new Map<string, { stream: NodeJS.ReadableStream; file: WriteStream }>();
-  /** Relays to the gateway (the model proxy) of containers that need one. */
-  private readonly relays = new Map<string, NetServer>();
-  /** Egress proxies of sandboxes whose network is the gateway's proxy alone. */
-  private readonly egress = new Map<string, Server>();
+  /** Per sandbox: its egress proxy (no network but the gateway's) or its relay to the gateway (the model proxy). */
+  private readonly listeners = new HostListeners();
   /** Exit status of containers this gateway removed (their record is gone with them). */
   private readonly exits = new Map<string, { exitCode: number | null; signal: string | null; oomKilled: boolean }>();
 
@@ -195,8 +192,8 @@ export class DockerRuntime implements Runtime {
     const running = c?.State.Running === true;
     if (running) this.follow(spec.sandboxID, c!.Id);
     // Adopted after a gateway restart: its way out went with the old gateway.
-    if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.egress.has(spec.sandboxID)) await this.openEgress(spec.sandboxID, this.dirs(spec));
-    if (running && spec.gatewayPort && !this.relays.has(spec.sandboxID)) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort);
+    if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec.sandboxID, this.dirs(spec));
+    if (running && spec.gatewayPort && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort);
     return { running, endpoints: this.endpoints(spec, this.dirs(spec)) };
   }
 
@@ -329,39 +326,18 @@ export class DockerRuntime implements Runtime {
   }
 
   private async openEgress(sandboxID: string, dirs: SandboxDirs): Promise<void> {
-    this.egress.get(sandboxID)?.close();
-    this.egress.set(sandboxID, await startEgressProxy(join(dirs.run, 'egress.sock'), sandboxID, this.opts.log));
-  }
-
-  /** The gateway's listeners for the sandbox (egress proxy, relay to the gateway) go with its container. */
-  private closeEgress(sandboxID: string): void {
-    this.egress.get(sandboxID)?.close();
-    this.egress.delete(sandboxID);
-    this.relays.get(sandboxID)?.close();
-    this.relays.delete(sandboxID);
+    await this.listeners.start(sandboxID, 'egress', () => startEgressProxy(join(dirs.run, 'egress.sock'), sandboxID, this.opts.log));
   }
 
   /** The host end of the relay to the gateway: gateway.sock in the run directory → the gateway's loopback port. */
   private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
-    this.relays.get(sandboxID)?.close();
-    const path = join(dirs.run, 'gateway.sock');
-    rmSync(path, { force: true });
-    const server = createNetServer((client) => {
-      const upstream = netConnect(port, '127.0.0.1');
-      client.pipe(upstream).pipe(client);
-      const close = () => { client.destroy(); upstream.destroy(); };
-      client.on('error', close);
-      upstream.on('error', close);
-    });
-    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, () => resolve()); });
-    chmodSync(path, 0o666);
-    server.unref();
-    this.relays.set(sandboxID, server);
+    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.run, 'gateway.sock'), port));
   }
 
   private async removeContainer(sandboxID: string): Promise<void> {
     this.unfollow(sandboxID);
-    this.closeEgress(sandboxID);
+    // The gateway's listeners for the sandbox go with its container.
+    this.listeners.closeAll(sandboxID);
     const container = this.opts.docker.getContainer(this.containerName(sandboxID));
     try {
       await container.stop({ t: STOP_GRACE_S });

@@ -11,7 +11,7 @@ import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
 import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
-import type { Server } from 'node:http';
+import { HostListeners } from '../host-listeners.ts';
 import { chownIfNeeded } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
@@ -80,7 +80,7 @@ export class LocalRuntime implements Runtime {
   /** Whether the kernel OOM-killed something in a run whose cgroup is already gone. */
   private readonly oomSeen = new Map<string, boolean>();
   /** Egress proxies of sandboxes with a network namespace of their own. */
-  private readonly egress = new Map<string, Server>();
+  private readonly listeners = new HostListeners();
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
@@ -215,18 +215,12 @@ export class LocalRuntime implements Runtime {
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
     const running = isAlive(state.init ?? state.outer);
     // Adopted after a gateway restart: its way out went with the old gateway.
-    if (running && spec.network === 'isolated' && this.opts.isolation === 'bubblewrap' && !this.egress.has(spec.sandboxID)) await this.openEgress(spec, dirs);
+    if (running && spec.network === 'isolated' && this.opts.isolation === 'bubblewrap' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec, dirs);
     return { running, endpoints: this.endpoints(spec, dirs) };
   }
 
   private async openEgress(spec: SandboxSpec, dirs: SandboxDirs): Promise<void> {
-    this.closeEgress(spec.sandboxID);
-    this.egress.set(spec.sandboxID, await startEgressProxy(join(dirs.run, 'egress.sock'), spec.sandboxID, this.opts.log));
-  }
-
-  private closeEgress(sandboxID: string): void {
-    this.egress.get(sandboxID)?.close();
-    this.egress.delete(sandboxID);
+    await this.listeners.start(spec.sandboxID, 'egress', () => startEgressProxy(join(dirs.run, 'egress.sock'), spec.sandboxID, this.opts.log));
   }
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
@@ -339,7 +333,7 @@ export class LocalRuntime implements Runtime {
 
   /** Kills the sandbox's PID namespace (every process in it), then empties and removes its cgroups. */
   private async kill(sandboxID: string, state: LocalDriverState): Promise<void> {
-    this.closeEgress(sandboxID);
+    this.listeners.closeAll(sandboxID);
     const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
     for (const p of procs) {
       if (!isAlive(p)) continue;
