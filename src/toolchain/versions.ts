@@ -11,11 +11,12 @@ export const MIN_NODE_MAJOR = 24;
 /** Debian packages the local runtime and code-server's native build need. */
 export const DEBIAN_PACKAGES = [
   'build-essential', 'python3', 'pkg-config', 'libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev',
-  'bubblewrap', 'util-linux', 'coreutils', 'git', 'ca-certificates', 'unzip',
+  'bubblewrap', 'util-linux', 'coreutils', 'git', 'ca-certificates', 'unzip', 'openssl',
 ];
 
 /** runtime: docker: the engine, and debootstrap to make the image's base with no registry. */
 export const DEBIAN_DOCKER_PACKAGES = ['docker.io', 'debootstrap'];
 
-/** What the test suite needs beyond the product: a real browser, and Docker for the container runtime's tests. */
-export const DEBIAN_TEST_PACKAGES = ['chromium', ...DEBIAN_DOCKER_PACKAGES];
+/** What the test suite and benchmarks need beyond the product: a real browser, nginx (the front door's
+ *  tests and the proxy baseline), and Docker for the container runtime's tests. */
+export const DEBIAN_TEST_PACKAGES = ['chromium', 'nginx', ...DEBIAN_DOCKER_PACKAGES];
