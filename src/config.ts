@@ -27,6 +27,35 @@ const ConfigSchema = z.strictObject({
   trustProxy: z.union([z.boolean(), z.string().min(1)])
     .transform((v): string | false => (v === true || v === 'true' ? 'loopback' : v === false || v === 'false' ? false : v))
     .default(false),
+  /** How requests find their sandbox: by path always, and by subdomain once a wildcard domain points here. */
+  routing: z.strictObject({
+    /**
+     * The domain whose subdomains are sandboxes (e.g. code.example.com, with *.code.example.com
+     * pointing here): <user>.<domain> is the user's default workspace, <workspace>--<user>.<domain>
+     * a named one, <port>-<sandboxID>.<domain> a port inside a sandbox. Unset: path routing only.
+     */
+    baseDomain: z.string().regex(/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+      'a lowercase DNS name such as code.example.com (no scheme, port or wildcard)').optional(),
+    /**
+     * code-server's own /proxy/<port>/ and /absproxy/<port>/ under /vscode-proxy/<id>/. They serve
+     * what the sandbox runs on the gateway's origin, so they default to on only without a baseDomain
+     * (whose port subdomains give every preview an origin of its own).
+     */
+    pathPreviews: z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true').optional(),
+  }).prefault({}),
+  /** The gateway terminates TLS itself (no nginx in front): PEM files, re-read on SIGHUP. */
+  tls: z.strictObject({
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** Strict-Transport-Security max-age in seconds on every answer over TLS; 0: not sent. */
+    hstsSeconds: z.coerce.number().int().min(0).default(0),
+    /** A plain-HTTP port that redirects everything to the HTTPS public URL (e.g. 80); unset: none. */
+    redirectHttpPort: port.optional(),
+  }).prefault({}).refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'tls.cert and tls.key go together: set both or neither' }),
+  /** GET /metrics (Prometheus): with a token, for whoever presents it (Bearer); without, for loopback clients only. */
+  metrics: z.strictObject({
+    token: z.string().min(16, 'at least 16 characters').optional(),
+  }).prefault({}),
   auth: z.strictObject({
     /** A session ends this long after login, whatever happens. */
     sessionTtlHours: z.coerce.number().positive().default(24 * 7),
@@ -125,6 +154,10 @@ const ENV_KEYS: Record<string, string[]> = {
   CODEYARD_ISOLATION: ['runtime', 'local', 'isolation'],
   CODEYARD_TRUST_PROXY: ['trustProxy'],
   CODEYARD_DOCKER_IMAGE: ['runtime', 'docker', 'image'],
+  CODEYARD_BASE_DOMAIN: ['routing', 'baseDomain'],
+  CODEYARD_TLS_CERT: ['tls', 'cert'],
+  CODEYARD_TLS_KEY: ['tls', 'key'],
+  CODEYARD_METRICS_TOKEN: ['metrics', 'token'],
 };
 
 export interface ConfigSources {
@@ -157,14 +190,25 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   const config = parsed.data;
   config.dataDir = resolve(config.dataDir);
+  if (config.tls.cert) { config.tls.cert = resolve(config.tls.cert); config.tls.key = resolve(config.tls.key!); }
+  if (config.routing.baseDomain && config.publicUrl && new URL(config.publicUrl).hostname !== config.routing.baseDomain) {
+    throw new InvalidInputError(`config key "routing.baseDomain": ${config.routing.baseDomain} must be the public URL's host (${new URL(config.publicUrl).hostname}): the portal and API live at the base domain itself`);
+  }
   return config;
 }
 
 /** The URL a browser uses to reach this gateway, for links in API answers. */
 export function publicBaseUrl(config: Config, boundPort = config.port): string {
   if (config.publicUrl) return config.publicUrl.replace(/\/$/, '');
+  const scheme = config.tls.cert ? 'https' : 'http';
+  if (config.routing.baseDomain) return `${scheme}://${config.routing.baseDomain}:${boundPort}`;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+}
+
+/** Whether path previews (code-server's /proxy/<port>/) are on: as configured, else only without subdomains. */
+export function pathPreviewsEnabled(config: Config): boolean {
+  return config.routing.pathPreviews ?? config.routing.baseDomain === undefined;
 }
 
 function findDefaultConfigFile(dataDir: string | undefined): string | undefined {

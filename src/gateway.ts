@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, statSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, chmodSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { publicBaseUrl, type Config } from './config.ts';
+import { pathPreviewsEnabled, publicBaseUrl, type Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Store } from './store/store.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -21,6 +23,10 @@ import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { dockerClient } from './runtime/docker/docker-client.ts';
 import type { Runtime } from './runtime/interface.ts';
 import { SandboxProxy } from './proxy/sandbox-proxy.ts';
+import { SubdomainProxy } from './proxy/subdomain-proxy.ts';
+import { ProxyPipe } from './proxy/proxy-pipe.ts';
+import { TrustedProxies } from './proxy/trusted-proxies.ts';
+import { GatewayMetrics } from './metrics/gateway-metrics.ts';
 import { buildApp } from './api/app.ts';
 import { toolchainPaths } from './toolchain/paths.ts';
 import { SetupError } from './errors.ts';
@@ -81,7 +87,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       return { 'opencode.json': opencodeConfig(config.ai, sandboxGatewayUrl(), token) };
     },
     gatewayPort: () => listenPort,
-    systemEnv: (record): Record<string, string> => (hasIde(record.templateID) ? { OPENCODE_CONFIG: '${RUN_DIR}/opencode.json' } : {}),
+    templateOptions: (record) => ({
+      pathPreviews: pathPreviewsEnabled(config),
+      // code-server fills in {{port}}; the Ports view then offers the preview's own subdomain.
+      proxyDomain: config.routing.baseDomain ? `{{port}}-${record.sandboxID}.${config.routing.baseDomain}` : undefined,
+    }),
+    systemEnv: (record): Record<string, string> => (hasIde(record.templateID) ? {
+      OPENCODE_CONFIG: '${RUN_DIR}/opencode.json',
+      // Where a port of this sandbox is previewed, for code-server's Ports view and for the user's tools.
+      ...(config.routing.baseDomain ? { VSCODE_PROXY_URI: portPreviewTemplate(publicBaseUrl(config, listenPort), config.routing.baseDomain, record.sandboxID) } : {}),
+    } : {}),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
@@ -106,25 +121,62 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
-  const proxy = new SandboxProxy({ auth, sandboxes, log: log.child({ component: 'proxy' }), trustProxy: config.trustProxy, publicHost: () => new URL(baseUrl()).host, audit });
-  const app = buildApp({ ai: modelProxy, providerKeys, aiProviders: () => Object.keys(config.ai.providers), auth, users, sandboxes, workspaces, store, dataDir: config.dataDir, audit, log, proxy, trustProxy: config.trustProxy, baseUrl });
+  const proxies = new TrustedProxies(config.trustProxy);
+  let metrics: GatewayMetrics | undefined = undefined;
+  const pipe = new ProxyPipe({
+    auth, sandboxes, log: log.child({ component: 'proxy' }),
+    activitySampleMs: Math.min(1_000, Math.max(100, (config.sandboxes.idleStopSeconds * 1000) / 8 || 1_000)),
+    onBytes: (id, bytesIn, bytesOut) => metrics?.proxied(id, bytesIn, bytesOut),
+  });
+  metrics = new GatewayMetrics({ store, sandboxes, pipe: () => pipe });
+  const proxyLog = log.child({ component: 'proxy' });
+  const publicIsHttps = baseUrl().startsWith('https:');
+  const proxy = new SandboxProxy({
+    auth, sandboxes, log: proxyLog, pipe, proxies, publicHost: () => new URL(baseUrl()).host, publicIsHttps,
+    pathPreviews: pathPreviewsEnabled(config), audit,
+  });
+  const baseDomain = config.routing.baseDomain;
+  const subdomains = baseDomain
+    ? new SubdomainProxy({ baseDomain, publicUrl: baseUrl(), auth, sandboxes, store, pipe, proxies, audit, log: proxyLog })
+    : undefined;
+  const tls = loadTls(config);
+  const app = buildApp({
+    ai: modelProxy, providerKeys, aiProviders: () => Object.keys(config.ai.providers), auth, users, sandboxes, workspaces, store,
+    dataDir: config.dataDir, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
+    tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, trustProxy: config.trustProxy, baseUrl,
+  });
 
+  let redirectServer: HttpServer | undefined;
+  const reloadTls = () => {
+    // New connections get the new certificate; open ones keep theirs (nothing is dropped).
+    try {
+      const fresh = loadTls(config);
+      if (fresh) (app.server as unknown as HttpsServer).setSecureContext(fresh);
+      log.info({ cert: config.tls.cert }, 'TLS certificate reloaded');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'TLS certificate reload failed: kept the old one; fix the files and send SIGHUP again');
+    }
+  };
   if (opts.listen !== false) {
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     listenPort = port;
+    if (tls) process.on('SIGHUP', reloadTls);
+    if (tls && config.tls.redirectHttpPort !== undefined) redirectServer = await listenRedirect(config, baseUrl, log);
   } else {
     await app.ready();
   }
   const url = baseUrl();
-  log.info({ url, dataDir: config.dataDir, runtime: runtime.name }, 'codeyard gateway listening');
+  log.info({ url, dataDir: config.dataDir, runtime: runtime.name, baseDomain: baseDomain ?? null, tls: Boolean(tls) }, 'codeyard gateway listening');
 
   return {
     app, store, sandboxes, url, port,
     async close(closeOpts = {}) {
       clearInterval(sessionSweeper);
+      process.off('SIGHUP', reloadTls);
+      redirectServer?.close();
       // Open IDE WebSockets would hold the server open: cut them first.
-      proxy.close();
+      pipe.close();
       await app.close();
       await sandboxes.close(closeOpts);
       store.close();
@@ -153,6 +205,12 @@ export async function stopLingeringSandboxes(config: Config, log: Logger): Promi
   } finally {
     store.close();
   }
+}
+
+/** https://{{port}}-<id>.<baseDomain>[:port]/: the public URL's scheme and port, the preview's own host. */
+function portPreviewTemplate(publicUrl: string, baseDomain: string, sandboxID: string): string {
+  const u = new URL(publicUrl);
+  return `${u.protocol}//{{port}}-${sandboxID}.${baseDomain}${u.port ? `:${u.port}` : ''}/`;
 }
 
 /** Templates with an IDE get opencode, configured for the model proxy. */
@@ -187,6 +245,31 @@ function createRuntime(config: Config, log: Logger): Runtime {
     uidBase: config.runtime.local.uidBase, maxProcesses: config.sandboxes.maxProcesses,
     socketWaitMs: config.sandboxes.startTimeoutSeconds * 1000, log: log.child({ component: 'runtime' }),
   });
+}
+
+/** The certificate and key from tls.cert/tls.key, read now (at start, and again on SIGHUP). */
+function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  if (!config.tls.cert || !config.tls.key) return undefined;
+  try {
+    return { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+  } catch (err) {
+    throw new SetupError(`cannot read the TLS certificate or key (tls.cert ${config.tls.cert}, tls.key ${config.tls.key}): ${(err as Error).message}. Fix the paths, or make a test pair with \`codeyard tls self-signed --domain <domain>\``);
+  }
+}
+
+/** Plain HTTP on tls.redirectHttpPort: every request goes to the same path on the HTTPS public URL. */
+async function listenRedirect(config: Config, baseUrl: () => string, log: Logger): Promise<HttpServer> {
+  const server = createHttpServer((req, res) => {
+    const base = new URL(baseUrl());
+    const host = (req.headers.host ?? base.host).replace(/:\d+$/, '');
+    // Only names this gateway serves: a redirect must not send anyone elsewhere.
+    const known = host === base.hostname || (config.routing.baseDomain !== undefined && host.endsWith(`.${config.routing.baseDomain}`));
+    res.writeHead(301, { location: `https://${known ? host : base.hostname}${base.port ? `:${base.port}` : ''}${req.url ?? '/'}` });
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(config.tls.redirectHttpPort, config.host, resolve); });
+  log.info({ port: config.tls.redirectHttpPort }, 'redirecting plain HTTP to HTTPS');
+  return server;
 }
 
 /** The data dir holds the database and secrets: owner-only. */

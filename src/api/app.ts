@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import type { Logger } from '../logger.ts';
@@ -25,6 +26,10 @@ import type { ProviderKeys } from '../ai/provider-keys.ts';
 import { aiRoutes } from './ai-routes.ts';
 import { portalRoutes } from '../portal/portal-routes.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
+import type { SubdomainProxy } from '../proxy/subdomain-proxy.ts';
+import type { TrustedProxies } from '../proxy/trusted-proxies.ts';
+import type { GatewayMetrics, RequestArea } from '../metrics/gateway-metrics.ts';
+import { frontDoorRoutes } from './front-door-routes.ts';
 
 export interface AppDeps {
   auth: AuthService;
@@ -43,13 +48,26 @@ export interface AppDeps {
   aiProviders?: () => string[];
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
+  /** Requests for sandbox subdomains (routing.baseDomain), likewise piped before fastify. */
+  subdomains?: SubdomainProxy;
+  proxies: TrustedProxies;
+  metrics: GatewayMetrics;
+  metricsToken?: string;
+  baseDomain?: string;
+  /** Serve HTTPS with this certificate and key (PEM), instead of HTTP. */
+  tls?: { cert: Buffer; key: Buffer; hstsSeconds: number };
+  /** The public URL is https: session cookies are Secure however the request reached us. */
+  secureCookies: boolean;
   /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
   trustProxy: string | false;
   /** The gateway's public base URL (links it hands out; the host CSRF checks accept). */
   baseUrl: () => string;
 }
 
-const PUBLIC_ROUTES = new Set(['/api/auth/login', '/healthz', '/login']);
+// /metrics checks its own token (or loopback); everything else needs a login.
+const PUBLIC_ROUTES = new Set(['/api/auth/login', '/healthz', '/readyz', '/metrics', '/login']);
+/** Pages a browser is sent to log in for, rather than given a 401. */
+const LOGIN_FIRST_PAGES = new Set(['/', '/auth/handoff']);
 const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Headers on every page and answer of the gateway's own (proxied IDEs keep their own). */
@@ -67,16 +85,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.trustProxy,
     serverFactory: (handler) => {
+      const hsts = deps.tls && deps.tls.hstsSeconds > 0 ? `max-age=${deps.tls.hstsSeconds}; includeSubDomains` : undefined;
+      const route = (req: IncomingMessage, res: ServerResponse) => {
+        if (hsts) res.setHeader('strict-transport-security', hsts);
+        const area = dispatch(req, res);
+        res.once('finish', () => deps.metrics.request(area, res.statusCode));
+      };
+      // Subdomains first (their paths are the sandbox's own), then model calls from sandboxes (a sandbox
+      // token, not a gateway credential: never fastify's auth), then path-routed sandboxes, then fastify.
+      const dispatch = (req: IncomingMessage, res: ServerResponse): RequestArea => {
+        if (deps.subdomains?.handleRequest(req, res)) return 'subdomain';
+        if (deps.ai?.handleRequest(req, res)) return 'ai';
+        if (deps.proxy?.handleRequest(req, res)) return 'proxy';
+        handler(req, res);
+        const url = req.url ?? '';
+        return url.startsWith('/api/') ? 'api' : url === '/healthz' || url === '/readyz' ? 'health' : 'portal';
+      };
       // requestTimeout 0: a streamed upload through the proxy may take as long as it takes.
-      const server = createServer({ requestTimeout: 0 }, (req: IncomingMessage, res: ServerResponse) => {
-        // Model calls from sandboxes carry a sandbox token, not a gateway credential: they never reach fastify's auth.
-        if (deps.ai?.handleRequest(req, res)) return;
-        if (!deps.proxy?.handleRequest(req, res)) handler(req, res);
-      });
+      const server = deps.tls
+        ? createHttpsServer({ requestTimeout: 0, cert: deps.tls.cert, key: deps.tls.key }, route)
+        : createServer({ requestTimeout: 0 }, route);
       server.on('upgrade', (req, socket, head) => {
+        if (deps.subdomains?.handleUpgrade(req, socket, head)) return;
         if (!deps.proxy?.handleUpgrade(req, socket, head)) socket.destroy();
       });
-      return server;
+      return server as Server;
     },
   });
 
@@ -92,10 +125,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (path === '/api/auth/login') assertSameOrigin(request, publicHost());
       return;
     }
-    if (path === '/') {
-      // The portal: a browser without a session is sent to log in first.
+    if (LOGIN_FIRST_PAGES.has(path)) {
+      // The portal, or a subdomain asking who this is: a browser without a session logs in first.
       const principal = await deps.auth.require(request.headers).catch(() => undefined);
-      if (!principal) return reply.redirect('/login?next=%2F', 302);
+      if (!principal) return reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 302);
       setPrincipal(request, principal);
       return;
     }
@@ -105,9 +138,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  frontDoorRoutes(app, {
+    auth: deps.auth, store: deps.store, sandboxes: deps.sandboxes, audit: deps.audit, proxies: deps.proxies, metrics: deps.metrics,
+    metricsToken: deps.metricsToken, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
+  });
   loginRoutes(app);
   portalRoutes(app);
-  authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit, store: deps.store });
+  authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit, store: deps.store, secureCookies: deps.secureCookies });
   keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
   userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });
   auditRoutes(app, deps.store);

@@ -21,7 +21,7 @@ const ChangePasswordBody = z.strictObject({
   newPassword: passwordSchema,
 });
 
-export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; users: UserService; audit: AuditLog; store: Store }): void {
+export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; users: UserService; audit: AuditLog; store: Store; secureCookies?: boolean }): void {
   const { auth, users, audit, store } = deps;
 
   /**
@@ -39,7 +39,7 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
       const { user, sessionToken, expiresAt } = await auth.login(username, password, request.ip);
       audit.record({ actor: user.username, ip: request.ip, action: 'auth.login', target: user.username });
       reply.setCookie(SESSION_COOKIE, sessionToken, {
-        path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', expires: expiresAt,
+        path: '/', httpOnly: true, sameSite: 'lax', secure: deps.secureCookies === true || request.protocol === 'https', expires: expiresAt,
       });
       return { username: user.username, role: user.role };
     } catch (err) {

@@ -10,7 +10,9 @@ import { principalOf } from './principal.ts';
 
 /** Usernames become subdomains (<user>.<domain>): lowercase DNS labels. */
 export const usernameSchema = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/,
-  'must be 1–32 lowercase letters, digits or hyphens, starting and ending with a letter or digit (it becomes a subdomain)');
+  'must be 1–32 lowercase letters, digits or hyphens, starting and ending with a letter or digit (it becomes a subdomain)')
+  // <workspace>--<user> and <port>-<sandboxID> are subdomains too: a username must not read as either.
+  .refine((name) => !name.includes('--') && !/^\d+-[a-z0-9]{20}$/.test(name), 'must not contain "--" nor look like <port>-<sandboxID> (both have other meanings as subdomains)');
 
 export const passwordSchema = z.string().min(8, 'must be at least 8 characters').max(1024);
 

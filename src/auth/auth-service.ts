@@ -6,13 +6,15 @@ import type { ApiKeyRecord } from '../store/api-keys.ts';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { randomToken, tokenHash } from './secrets.ts';
-import { IDE_SESSION_COOKIE, readCookie, readCookies, SESSION_COOKIE } from './cookies.ts';
+import { IDE_SESSION_COOKIE, readCookie, readCookies, SESSION_COOKIE, SUBDOMAIN_SESSION_COOKIE } from './cookies.ts';
+import { HandoffTokens } from './handoff-tokens.ts';
+import type { SessionRecord } from '../store/sessions.ts';
 import { IdeTokens, looksLikeJwt, type IdeTokenClaims } from './ide-tokens.ts';
 import { LoginThrottle } from './login-throttle.ts';
 
 export interface Principal {
   user: User;
-  via: 'session' | 'key' | 'ide-link' | 'ide-session';
+  via: 'session' | 'key' | 'ide-link' | 'ide-session' | 'subdomain-session';
   /** Set when the credential opens one sandbox only (an IDE link or the session it made). */
   sandboxScope?: string;
   /** Hash of the session token, when a session authenticated the request. */
@@ -31,6 +33,13 @@ export interface AuthOptions {
 const API_KEY_PREFIX = 'cy_';
 // Informational timestamps: one write per credential per minute, not one per proxied asset.
 const TOUCH_INTERVAL_MS = 60_000;
+/**
+ * How long a looked-up session or API key is trusted without asking the store again:
+ * proxied assets and API calls do not each cost two SQLite reads. Any revocation
+ * (logout, password change, disabled user, deleted key) empties the cache at once.
+ */
+const CREDENTIAL_CACHE_MS = 10_000;
+const CREDENTIAL_CACHE_MAX = 10_000;
 /** A username alone, or an IP alone (many people behind one NAT), gets this many times the pair's free failures. */
 const WIDE_KEY_FACTOR = 4;
 
@@ -47,13 +56,17 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
   private readonly tokens: IdeTokens;
   private readonly throttle: LoginThrottle;
   private readonly touchedAt = new Map<string, number>();
+  private readonly handoffs: HandoffTokens;
+  private readonly cache = new Map<string, { session?: SessionRecord; key?: ApiKeyRecord; user: User; at: number }>();
 
-  constructor(store: Store, tokens: IdeTokens, opts: AuthOptions) {
+  constructor(store: Store, tokens: IdeTokens, opts: AuthOptions, handoffs?: HandoffTokens) {
     super();
     this.store = store;
     this.tokens = tokens;
     this.opts = opts;
     this.throttle = new LoginThrottle(opts.throttle);
+    this.handoffs = handoffs ?? new HandoffTokens(tokens.secretForHandoffs());
+    this.on('revoked', () => this.cache.clear());
   }
 
   get ideTokenTtlSeconds(): number {
@@ -123,6 +136,11 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     return deleted;
   }
 
+  /** A user's record changed (limits, role, state): requests stop seeing the cached copy. */
+  forgetCached(userId: number): void {
+    for (const [id, entry] of this.cache) if (entry.user.id === userId) this.cache.delete(id);
+  }
+
   /** A user's rights changed (role, for one): connections opened under the old ones are cut. */
   revokeConnections(userId: number): void {
     this.emit('revoked', { userId });
@@ -189,8 +207,46 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
       throw new UnauthorizedError('this IDE link was already used: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
     }
     const sessionToken = randomToken();
-    this.store.sessions.create(tokenHash(sessionToken), principal.user.id, new Date(Date.now() + this.opts.sessionTtlMs), sandboxID);
+    this.store.sessions.create(tokenHash(sessionToken), principal.user.id, new Date(Date.now() + this.opts.sessionTtlMs), { sandboxId: sandboxID });
     return { principal: { ...principal, via: 'ide-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
+  }
+
+  /** A one-time, minute-long token that carries a logged-in user over to one subdomain (the base domain's cookie cannot go there). */
+  issueHandoff(user: User, host: string): Promise<string> {
+    return this.handoffs.issue(user, host);
+  }
+
+  /** Spends a hand-off token on the host it names: a session for that host alone, ending when the base session would. */
+  async redeemHandoff(token: string, host: string): Promise<{ principal: Principal; sessionToken: string }> {
+    const claims = await this.handoffs.verify(token, host);
+    const user = this.activeUser(claims.uid);
+    if (!user || user.username !== claims.sub) throw new UnauthorizedError('this sign-in link was revoked: log in again');
+    if (!this.store.sessions.redeem(claims.jti, new Date(claims.exp * 1000))) throw new UnauthorizedError('this sign-in link was already used: open the address again to get a new one');
+    const sessionToken = randomToken();
+    this.store.sessions.create(tokenHash(sessionToken), user.id, new Date(Date.now() + this.opts.sessionTtlMs), { host });
+    return { principal: { user, via: 'subdomain-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
+  }
+
+  /**
+   * Who is asking on a subdomain: the session handed to exactly this host, or an
+   * API key (programs reaching a port preview). Never the base domain's session
+   * (its cookie is not sent here) nor another subdomain's.
+   */
+  requireForHost(headers: IncomingHttpHeaders, host: string): Principal {
+    for (const value of readCookies(headers.cookie, SUBDOMAIN_SESSION_COOKIE)) {
+      const found = this.session(value);
+      if (found && found.session.host === host) {
+        return { user: found.user, via: 'subdomain-session', sessionHash: found.hash };
+      }
+    }
+    const bearer = bearerFrom(headers);
+    const key = typeof headers['x-api-key'] === 'string' && headers['x-api-key'] ? headers['x-api-key'] : bearer;
+    if (key) {
+      const principal = this.fromApiKey(key);
+      if (principal) return principal;
+      throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
+    }
+    throw new UnauthorizedError();
   }
 
   /** Drops sessions past their absolute or idle expiry, and spent links past theirs. */
@@ -209,24 +265,57 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     return { principal: { user, via: 'ide-link', sandboxScope: sandboxID }, claims };
   }
 
+  /** A live session for the cookie value, and its user; cached briefly (see CREDENTIAL_CACHE_MS). */
+  private session(value: string): { session: SessionRecord; user: User; hash: string } | undefined {
+    const hash = tokenHash(value);
+    const now = Date.now();
+    let entry = this.cache.get(`s:${hash}`);
+    if (!entry || now - entry.at > CREDENTIAL_CACHE_MS) {
+      const session = this.store.sessions.get(hash);
+      const user = session && this.activeUser(session.userId);
+      if (!session || !user) { this.cache.delete(`s:${hash}`); return undefined; }
+      entry = { session, user, at: now };
+      this.remember(`s:${hash}`, entry);
+    }
+    const s = entry.session!;
+    if (Date.parse(s.expiresAt) <= now) return undefined;
+    if (Date.parse(s.lastSeenAt) <= now - this.opts.sessionIdleMs) {
+      // The cached copy's last-seen may be older than the store's: ask the store before calling it idle.
+      if (entry.at !== now) { this.cache.delete(`s:${hash}`); return this.session(value); }
+      return undefined;
+    }
+    if (this.due(`s:${hash}`, now)) this.store.sessions.touch(hash, new Date(now));
+    return { session: s, user: entry.user, hash };
+  }
+
+  private remember(id: string, entry: { session?: SessionRecord; key?: ApiKeyRecord; user: User; at: number }): void {
+    if (this.cache.size >= CREDENTIAL_CACHE_MAX) this.cache.clear();
+    this.cache.set(id, entry);
+  }
+
   private fromSessionCookie(value: string | undefined, sandboxID: string | null): Principal | undefined {
     if (!value) return undefined;
-    const hash = tokenHash(value);
-    const s = this.store.sessions.get(hash);
-    const now = Date.now();
-    if (!s || s.sandboxId !== sandboxID || Date.parse(s.expiresAt) <= now || Date.parse(s.lastSeenAt) <= now - this.opts.sessionIdleMs) return undefined;
-    const user = this.activeUser(s.userId);
-    if (!user) return undefined;
-    if (this.due(`s:${hash}`, now)) this.store.sessions.touch(hash, new Date(now));
+    const found = this.session(value);
+    if (!found || found.session.sandboxId !== sandboxID || found.session.host !== null) return undefined;
+    const { user, hash } = found;
     return sandboxID
       ? { user, via: 'ide-session', sandboxScope: sandboxID, sessionHash: hash }
       : { user, via: 'session', sessionHash: hash };
   }
 
   private fromApiKey(key: string): Principal | undefined {
-    const record = this.store.apiKeys.byHash(tokenHash(key));
-    const user = record && this.activeUser(record.userId);
-    if (!record || !user) return undefined;
+    const hash = tokenHash(key);
+    const now = Date.now();
+    let entry = this.cache.get(`k:${hash}`);
+    if (!entry || now - entry.at > CREDENTIAL_CACHE_MS) {
+      const found = this.store.apiKeys.byHash(hash);
+      const owner = found && this.activeUser(found.userId);
+      if (!found || !owner) { this.cache.delete(`k:${hash}`); return undefined; }
+      entry = { key: found, user: owner, at: now };
+      this.remember(`k:${hash}`, entry);
+    }
+    const record = entry.key!;
+    const user = entry.user;
     if (this.due(`k:${record.id}`, Date.now())) this.store.apiKeys.touch(record.id);
     return { user, via: 'key', keyId: record.id };
   }

@@ -3,7 +3,9 @@ export const SESSION_COOKIE = 'codeyard_session';
 /** A session opened by an IDE link: its cookie path is that sandbox's proxy prefix. */
 export const IDE_SESSION_COOKIE = 'codeyard_ide';
 /** Cookies of the gateway's own, never forwarded to a sandbox nor accepted from one. */
-export const GATEWAY_COOKIES = new Set([SESSION_COOKIE, IDE_SESSION_COOKIE]);
+/** A session handed to one subdomain (<user>.<baseDomain>, …): a host-only cookie, never on the parent domain. */
+export const SUBDOMAIN_SESSION_COOKIE = 'codeyard_sub';
+export const GATEWAY_COOKIES = new Set([SESSION_COOKIE, IDE_SESSION_COOKIE, SUBDOMAIN_SESSION_COOKIE]);
 
 /** Every value of the cookie (a browser may send several with one name, from different paths). */
 export function readCookies(header: string | undefined, name: string): string[] {

@@ -36,6 +36,11 @@ export class IdeTokens {
     this.secret = secret;
   }
 
+  /** The same key signs login hand-offs (a different `type`, bound to a host: neither passes for the other). */
+  secretForHandoffs(): Uint8Array {
+    return this.secret;
+  }
+
   async issue(user: { id: number; username: string }, sandboxID: string, ttlSeconds: number): Promise<{ token: string; expiresAt: Date; jti: string }> {
     const jti = randomBytes(16).toString('base64url');
     const expiresAt = new Date(Date.now() + ttlSeconds * 1000);

@@ -70,6 +70,7 @@ export class UserService {
     if (losesAdmin) this.keepOneAdmin(user, 'demote or disable');
     const patch: Parameters<Store['users']['update']>[1] = { role: change.role, disabled: change.disabled, limits: change.limits };
     this.store.users.update(user.id, patch);
+    this.auth.forgetCached(user.id);
     if (change.password !== undefined) await this.auth.changePassword(user.id, change.password);
     // A disabled user, or one whose password was reset, keeps no session and no open connection.
     if (change.disabled === true || change.password !== undefined) this.auth.endSessions(user.id);

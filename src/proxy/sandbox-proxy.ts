@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createProxyServer } from 'http-proxy-3';
-import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { Principal } from '../auth/auth-service.ts';
 import { GATEWAY_COOKIES, IDE_SESSION_COOKIE } from '../auth/cookies.ts';
+import type { ProxyPipe } from './proxy-pipe.ts';
+import type { TrustedProxies } from './trusted-proxies.ts';
 import { originMatches } from '../auth/origin.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
@@ -25,57 +24,28 @@ export interface SandboxProxyDeps {
   auth: AuthService;
   sandboxes: SandboxService;
   log: Logger;
-  /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
-  trustProxy: string | false;
+  pipe: ProxyPipe;
+  proxies: TrustedProxies;
   /** The gateway's public host (host[:port]): WebSocket upgrades from other origins are refused. */
   publicHost: () => string;
+  /** The public URL is https: cookies are Secure whatever the hop to us was. */
+  publicIsHttps: boolean;
+  /** Whether code-server's /proxy/<port>/ and /absproxy/<port>/ may be reached (routing.pathPreviews). */
+  pathPreviews: boolean;
   audit: AuditLog;
 }
 
 /**
- * Pipes /vscode-proxy/:id/* to the sandbox's service, HTTP and WebSocket alike:
- * authenticate once, resolve the sandbox, strip the prefix and the gateway's
- * credentials, stream both ways. The proxy never starts anything.
+ * Routes /vscode-proxy/:id/* and /cdp-proxy/:id/* to the sandbox's service, HTTP
+ * and WebSocket alike: authenticate once, resolve the sandbox, strip the prefix
+ * and the gateway's credentials, and hand the request to the pipe. The proxy
+ * never starts anything, but a stopped IDE opened in a browser.
  */
-/** Frames of an IDE: only pages of the gateway's origin (the portal). */
-const FRAME_ONLY_BY_PORTAL = "frame-ancestors 'self'";
-
 export class SandboxProxy {
-  private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
   private readonly deps: SandboxProxyDeps;
-  private readonly trusted: (addr: string, hop: number) => boolean;
-  /** Upgraded sockets, with who opened them: they outlive their request, so revocation and close() end them. */
-  private readonly sockets = new Map<Duplex, { userId: number; sessionHash?: string; keyId?: string; sandboxID: string }>();
 
   constructor(deps: SandboxProxyDeps) {
     this.deps = deps;
-    this.trusted = deps.trustProxy ? proxyAddr.compile(deps.trustProxy.split(',').map((a) => a.trim())) : () => false;
-    this.proxy.on('error', (err, req, res) => {
-      this.deps.log.warn({ err: err.message, url: req.url }, 'proxy upstream error');
-      const sandboxID = (req as RoutedRequest).sandboxID;
-      if (sandboxID) void this.deps.sandboxes.reportUnreachable(sandboxID).catch(() => {});
-      if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.');
-      else (res as Duplex).destroy();
-    });
-    // A sandbox must not overwrite the gateway's own cookies.
-    this.proxy.on('proxyRes', (proxyRes) => {
-      const cookies = proxyRes.headers['set-cookie'];
-      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()));
-      // Only the gateway's own pages (the portal) may frame an IDE; a second CSP
-      // header adds this rule to whatever the sandbox's server sends.
-      const csp = proxyRes.headers['content-security-policy'];
-      proxyRes.headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
-      proxyRes.headers['x-frame-options'] = 'SAMEORIGIN';
-    });
-    // Credentials that stop being valid take their open IDE connections with them.
-    deps.auth.on('revoked', (what) => {
-      for (const [socket, owner] of this.sockets) {
-        if (owner.userId === what.userId || owner.sandboxID === what.sandboxID
-          || (what.sessionHash && owner.sessionHash === what.sessionHash) || (what.keyId && owner.keyId === what.keyId)) {
-          socket.destroy();
-        }
-      }
-    });
   }
 
   /** Handles the request if its URL is a proxy URL; returns false to let the API have it. */
@@ -101,7 +71,7 @@ export class SandboxProxy {
       if (token !== undefined) {
         // An IDE link: spend it for a session cookie confined to this sandbox, and
         // drop the token from the address bar (and from everything downstream).
-        const ip = req.socket.remoteAddress ?? null;
+        const ip = this.deps.proxies.clientIp(req) || null;
         let sessionToken: string;
         try {
           const redeemed = await this.deps.auth.redeemIdeToken(token, route.sandboxID);
@@ -114,7 +84,7 @@ export class SandboxProxy {
         const prefix = ideProxyPath(route.sandboxID);
         res.writeHead(302, {
           location: rest,
-          'set-cookie': `${IDE_SESSION_COOKIE}=${sessionToken}; Path=${prefix}; HttpOnly; SameSite=Lax${this.isHttps(req) ? '; Secure' : ''}`,
+          'set-cookie': `${IDE_SESSION_COOKIE}=${sessionToken}; Path=${prefix}; HttpOnly; SameSite=Lax${this.secure(req) ? '; Secure' : ''}`,
           'cache-control': 'no-store',
           'referrer-policy': 'no-referrer',
         });
@@ -140,14 +110,17 @@ export class SandboxProxy {
         return;
       }
     }
-    this.proxy.web(req, res, { target: toTarget(endpoint), cookiePathRewrite: { '*': prefix } });
+    this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint, mainService: true, cookiePath: prefix });
   }
 
   /** Scheme and host as the client saw them (a trusted proxy's X-Forwarded-* included). */
   private publicBase(req: IncomingMessage): { secure: boolean; host: string } {
-    const trusted = this.trusted(req.socket.remoteAddress ?? '', 0);
-    const forwardedHost = trusted ? String(req.headers['x-forwarded-host'] ?? '').split(',')[0]!.trim() : '';
-    return { secure: this.isHttps(req), host: forwardedHost || req.headers.host || this.deps.publicHost() };
+    return { secure: this.deps.proxies.isHttps(req), host: this.deps.proxies.host(req) || this.deps.publicHost() };
+  }
+
+  /** Cookies get Secure over HTTPS, and whenever the public URL is https. */
+  private secure(req: IncomingMessage): boolean {
+    return this.deps.publicIsHttps || this.deps.proxies.isHttps(req);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -167,28 +140,13 @@ export class SandboxProxy {
         // urls.cdpWebSocket names the browser without its id, which changes with every start.
         if (/^\/devtools\/browser\/?(\?.*)?$/.test(upstreamPath)) req.url = await browserWebSocketPath(endpoint);
       }
-      // No idle cut-off: an editor may sit quietly for hours.
-      (socket as Socket).setTimeout?.(0);
       const sandboxID = (route as ProxyRoute).sandboxID;
-      this.sockets.set(socket, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId, sandboxID });
-      // Activity is any frame, either way: reads from the browser, and writes to it (what the sandbox sends).
-      socket.on('data', () => this.deps.sandboxes.touch(sandboxID));
-      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-      socket.write = ((...args: unknown[]) => { this.deps.sandboxes.touch(sandboxID); return write(...args); }) as typeof socket.write;
-      socket.once('close', () => this.sockets.delete(socket));
-      this.proxy.ws(req, socket, head, { target: toTarget(endpoint) });
+      this.deps.pipe.ws(req, socket, head, { sandboxID, endpoint, mainService: true }, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId });
     })().catch((err) => {
       const e = this.asCodeyardError(err);
       rejectUpgrade(socket, e.status, e.kind, e.message);
     });
     return true;
-  }
-
-  /** Ends every proxied WebSocket, so the server can close. */
-  close(): void {
-    for (const s of this.sockets.keys()) s.destroy();
-    this.sockets.clear();
-    this.proxy.close();
   }
 
   private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<{
@@ -227,16 +185,11 @@ export class SandboxProxy {
       }
       throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
     }
-    stripGatewayCredentials(req, this.trusted(req.socket.remoteAddress ?? '', 0));
-    this.deps.sandboxes.touch(route.sandboxID);
-    (req as RoutedRequest).sandboxID = route.sandboxID;
+    if (!this.deps.pathPreviews && route.service === 'ide' && /^\/(abs)?proxy\//.test(route.upstreamPath ?? '')) {
+      throw new NotFoundError('port previews by path are off on this gateway (routing.pathPreviews): open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain>');
+    }
+    stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
     return { upstreamPath: route.upstreamPath, endpoint, prefix: route.prefix, principal, service: route.service, token };
-  }
-
-  /** HTTPS directly, or behind a trusted proxy that says so. */
-  private isHttps(req: IncomingMessage): boolean {
-    if ((req.socket as { encrypted?: boolean }).encrypted) return true;
-    return this.trusted(req.socket.remoteAddress ?? '', 0) && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
   }
 
   /** Our errors keep their status; anything else is a bug of ours: logged, and a plain 500. */
@@ -247,10 +200,8 @@ export class SandboxProxy {
   }
 }
 
-type RoutedRequest = IncomingMessage & { sandboxID?: string };
-
 /** The sandbox must never see the caller's gateway session or API key. */
-function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolean): void {
+export function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolean): void {
   delete req.headers.authorization;
   delete req.headers['x-api-key'];
   const cookie = req.headers.cookie;
@@ -262,12 +213,6 @@ function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolean): voi
     // Forwarded headers from an untrusted client would let it pose as another origin.
     for (const h of Object.keys(req.headers)) if (h.startsWith('x-forwarded-')) delete req.headers[h];
   }
-}
-
-function toTarget(endpoint: Endpoint) {
-  return 'socketPath' in endpoint
-    ? { socketPath: endpoint.socketPath, host: 'localhost', port: 80 }
-    : { host: endpoint.host, port: endpoint.port };
 }
 
 /** Splits `token` out of a URL's query: the token, and the URL without it. */

@@ -114,6 +114,11 @@ export interface Runtime {
   /** Freezes every process of the sandbox (for a consistent snapshot of its files); false if it cannot. */
   pause(spec: SandboxSpec): Promise<boolean>;
   resume(spec: SandboxSpec): Promise<void>;
+  /**
+   * Where to dial a TCP port the sandbox's own processes listen on (a dev server, for a port
+   * preview). Throws UpstreamUnavailableError, saying what to do, when nothing of the sandbox's listens there.
+   */
+  portEndpoint?(spec: SandboxSpec, port: number): Promise<Endpoint>;
   /** What the sandbox uses now, where the driver can tell. */
   usage(spec: SandboxSpec): Promise<{ memoryBytes: number | null; cpuSeconds: number | null }>;
 }

@@ -5,7 +5,7 @@ import type { CrashRecord, SandboxRecord } from '../store/sandboxes.ts';
 import type { User } from '../store/users.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec } from '../runtime/interface.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UpstreamUnavailableError } from '../errors.ts';
-import { defaultOnExpiry, findTemplate, templateIDs } from '../templates/catalog.ts';
+import { defaultOnExpiry, findTemplate, templateIDs, type TemplateOptions } from '../templates/catalog.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import { probe, waitForHealthy } from '../supervisor/health.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
@@ -60,6 +60,8 @@ export interface SandboxServiceOptions {
   systemEnv?: (record: SandboxRecord) => Record<string, string>;
   /** The gateway's own port on the loopback, for sandboxes that must reach it (opencode → model proxy). */
   gatewayPort?: () => number;
+  /** What the configuration adds to templates' commands (port previews). */
+  templateOptions?: (record: SandboxRecord) => TemplateOptions;
   /** What expiry does, per template ID, where the config says (otherwise: defaultOnExpiry). */
   onExpiry?: Record<string, 'stop' | 'delete' | undefined>;
 }
@@ -85,6 +87,10 @@ export interface ProgressEvent {
   phase: 'created' | 'preparing' | 'starting' | 'waiting' | 'running' | 'restarting' | 'error' | 'stopping' | 'stopped' | 'deleted';
   message: string;
   at: string;
+  /** On `running`: seconds since the start began (metrics). */
+  startSeconds?: number;
+  /** On a crash's `restarting` or `error`: how it was classified (metrics). */
+  classification?: string;
 }
 
 /** A failure's one-line reason: the log tail it may carry is shown on its own. */
@@ -125,8 +131,8 @@ export class SandboxService {
     this.progress.setMaxListeners(0);
   }
 
-  private report(sandboxID: string, phase: ProgressEvent['phase'], message: string): void {
-    this.progress.emit('progress', { sandboxID, phase, message, at: new Date().toISOString() });
+  private report(sandboxID: string, phase: ProgressEvent['phase'], message: string, extra: Pick<ProgressEvent, 'startSeconds' | 'classification'> = {}): void {
+    this.progress.emit('progress', { sandboxID, phase, message, at: new Date().toISOString(), ...extra });
   }
 
   create(owner: User, input: CreateSandboxInput): SandboxRecord {
@@ -364,6 +370,32 @@ export class SandboxService {
     return this.start(user, sandboxID);
   }
 
+  /**
+   * The IDE sandbox on one of `user`'s workspaces, as a subdomain opened it: the
+   * running one, else one starting, else a stopped one started now, else a new one.
+   * Synchronous up to create(), so two requests at once cannot make two.
+   */
+  async openWorkspace(user: User, workspace: string): Promise<SandboxRecord> {
+    const rank = (r: SandboxRecord) => ['running', 'starting', 'restarting', 'stopped', 'error'].indexOf(r.state);
+    const candidates = this.opts.store.sandboxes.list(user.id)
+      .filter((r) => r.workspace?.name === workspace && 'ide' in (findTemplate(r.templateID)?.services ?? {}) && rank(r) >= 0)
+      .sort((a, b) => rank(a) - rank(b) || b.createdAt.localeCompare(a.createdAt));
+    const found = candidates[0];
+    if (!found) {
+      this.opts.log.info({ owner: user.username, workspace }, 'workspace opened by its address: creating its VS Code sandbox');
+      return this.create(user, { templateID: 'vscode', workspace });
+    }
+    return found.state === 'stopped' ? this.startOnOpen(user, found.sandboxID) : found;
+  }
+
+  /** Where to dial `port` inside a running sandbox (a port preview). */
+  async portEndpoint(sandboxID: string, port: number): Promise<Endpoint> {
+    const record = this.mustGet(sandboxID);
+    if (record.state !== 'running') throw new UpstreamUnavailableError(`sandbox ${sandboxID} is ${record.state}: start it, then reload`);
+    if (!this.opts.runtime.portEndpoint) throw new NotFoundError(`the ${this.opts.runtime.name} runtime does not offer port previews`);
+    return this.opts.runtime.portEndpoint(this.spec(record), port);
+  }
+
   /** Sets the timeout to `seconds` from now (E2B's semantics); 0 clears it. */
   setTimeout(user: User, sandboxID: string, seconds: number): SandboxRecord {
     this.getFor(user, sandboxID);
@@ -501,7 +533,7 @@ export class SandboxService {
       this.activity.set(sandboxID, Date.now());
       this.supervise(sandboxID);
       this.opts.log.info({ sandboxID, ms: Date.now() - started }, 'sandbox running');
-      this.report(sandboxID, 'running', `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      this.report(sandboxID, 'running', `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`, { startSeconds: (Date.now() - started) / 1000 });
     } catch (err) {
       if (err instanceof StartCancelled) return; // the stop or delete queued behind us finishes the job
       const message = (err as Error).message;
@@ -580,13 +612,13 @@ export class SandboxService {
         state: 'error', lastCrash, startedAt: null,
         error: `${withoutLog(why)}; it failed ${failures} times in a row (${classification}), so it was left stopped: fix the cause, then POST /api/sandboxes/${sandboxID}/start. Last log lines:\n${logTail.slice(-1500)}`,
       });
-      this.report(sandboxID, 'error', `${withoutLog(why)}; failed ${failures} times in a row (${classification}): left stopped`);
+      this.report(sandboxID, 'error', `${withoutLog(why)}; failed ${failures} times in a row (${classification}): left stopped`, { classification });
       return;
     }
     const delay = this.supervision.backoffMs[Math.min(failures - 1, this.supervision.backoffMs.length - 1)]!;
     this.opts.store.sandboxes.update(sandboxID, { state: 'restarting', lastCrash, restarts: record.restarts + 1, startedAt: null, error: `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s` });
     this.scheduleRestart(sandboxID, delay);
-    this.report(sandboxID, 'restarting', `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s`);
+    this.report(sandboxID, 'restarting', `${withoutLog(why)} (${classification}); restarting in ${Math.round(delay / 1000)} s`, { classification });
   }
 
   private scheduleRestart(sandboxID: string, delayMs: number): void {
@@ -691,7 +723,7 @@ export class SandboxService {
       memoryMB: record.memoryMB,
       cpuCount: record.cpuCount,
       envVars: record.envVars,
-      command: template.command,
+      command: (layout) => template.command(layout, this.opts.templateOptions?.(record) ?? { pathPreviews: false }),
       services: template.services,
       driverState: record.driverState,
       systemEnv: this.opts.systemEnv?.(record),

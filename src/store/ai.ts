@@ -38,6 +38,11 @@ export class AiStore {
       .run(u.at, u.userId, u.sandboxID, u.provider, u.model, u.inputTokens, u.outputTokens, u.latencyMs, u.status);
   }
 
+  /** Tokens ever recorded, per provider (the metrics' totals). */
+  tokenTotals(): { provider: string; input: number; output: number }[] {
+    return this.db.prepare('SELECT provider, SUM(input_tokens) AS input, SUM(output_tokens) AS output FROM ai_usage GROUP BY provider').all() as { provider: string; input: number; output: number }[];
+  }
+
   /** Tokens (in + out) a user has used since `since`. */
   tokensSince(userId: number, since: string): number {
     return (this.db.prepare('SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS n FROM ai_usage WHERE user_id = ? AND at >= ?').get(userId, since) as { n: number }).n;

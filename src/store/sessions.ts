@@ -4,12 +4,14 @@ export interface SessionRecord {
   userId: number;
   /** Set for a session made by redeeming an IDE link: it opens that sandbox only. */
   sandboxId: string | null;
+  /** Set for a session handed to one subdomain: valid on that host only. */
+  host: string | null;
   createdAt: string;
   lastSeenAt: string;
   expiresAt: string;
 }
 
-interface Row { user_id: number; sandbox_id: string | null; created_at: string; last_seen_at: string | null; expires_at: string }
+interface Row { user_id: number; sandbox_id: string | null; host: string | null; created_at: string; last_seen_at: string | null; expires_at: string }
 
 export class SessionStore {
   private readonly db: Db;
@@ -19,20 +21,20 @@ export class SessionStore {
 
   constructor(db: Db) {
     this.db = db;
-    this.lookupStmt = db.prepare('SELECT user_id, sandbox_id, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = ?');
+    this.lookupStmt = db.prepare('SELECT user_id, sandbox_id, host, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = ?');
     this.touchStmt = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?');
   }
 
-  create(tokenHash: string, userId: number, expiresAt: Date, sandboxId: string | null = null): void {
+  create(tokenHash: string, userId: number, expiresAt: Date, scope: { sandboxId?: string; host?: string } = {}): void {
     const now = new Date().toISOString();
-    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, sandbox_id) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(tokenHash, userId, now, now, expiresAt.toISOString(), sandboxId);
+    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, sandbox_id, host) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(tokenHash, userId, now, now, expiresAt.toISOString(), scope.sandboxId ?? null, scope.host ?? null);
   }
 
   get(tokenHash: string): SessionRecord | undefined {
     const row = this.lookupStmt.get(tokenHash) as Row | undefined;
     return row && {
-      userId: row.user_id, sandboxId: row.sandbox_id, createdAt: row.created_at,
+      userId: row.user_id, sandboxId: row.sandbox_id, host: row.host, createdAt: row.created_at,
       lastSeenAt: row.last_seen_at ?? row.created_at, expiresAt: row.expires_at,
     };
   }

@@ -1,9 +1,17 @@
 import type { SandboxLayout, ServiceSpec } from '../runtime/interface.ts';
 
+/** What the gateway's configuration adds to a template's command. */
+export interface TemplateOptions {
+  /** code-server's --proxy-domain: where its Ports view says a port is, e.g. `{{port}}-<id>.code.example.com`. */
+  proxyDomain?: string;
+  /** Whether code-server's own /proxy/<port>/ stays on (routing.pathPreviews). */
+  pathPreviews: boolean;
+}
+
 export interface Template {
   templateID: string;
   description: string;
-  command: (layout: SandboxLayout) => string[];
+  command: (layout: SandboxLayout, options: TemplateOptions) => string[];
   services: Record<string, ServiceSpec>;
   /** The workspace a sandbox mounts when its creator names none; null: a throwaway one. */
   defaultWorkspace: string | null;
@@ -24,13 +32,14 @@ export function defaultOnExpiry(hasPersistentWorkspace: boolean): 'stop' | 'dele
 const vscode: Template = {
   templateID: 'vscode',
   description: 'VS Code in the browser (code-server) on the workspace',
-  command: (l) => [
+  command: (l, o) => [
     l.nodeBin, l.codeServerEntry,
     '--auth', 'none',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    // Its /proxy/<port> would serve sandbox-made pages on the gateway's origin, next to
-    // the user's session: port previews get their own origin instead (subdomains).
-    '--disable-proxy',
+    // Its /proxy/<port> serves sandbox-made pages on the gateway's origin, next to the
+    // user's session: with subdomains, previews get an origin of their own instead.
+    ...(o.pathPreviews ? [] : ['--disable-proxy']),
+    ...(o.proxyDomain ? ['--proxy-domain', o.proxyDomain] : []),
     '--socket', `${l.runDir}/ide.sock`,
     '--user-data-dir', `${l.home}/.local/share/code-server`,
     '--extensions-dir', `${l.home}/.local/share/code-server/extensions`,

@@ -60,6 +60,7 @@ test('sessions and API keys authenticate; disabled users, ended sessions and idl
   auth.logout(sessionToken);
   await assert.rejects(auth.require({ cookie: `codeyard_session=${sessionToken}` }), /session has expired or was ended/);
   store.users.update(dan.id, { disabled: true });
+  auth.endSessions(dan.id); // what UserService does on disable: cached credentials go too
   await assert.rejects(auth.require({ 'x-api-key': key }), /invalid or was deleted/);
   await assert.rejects(auth.login('dan', 'pw-dan-123', '1.1.1.1'), /wrong username or password/);
   assert.ok(store.apiKeys.delete(record.id, dan.id));

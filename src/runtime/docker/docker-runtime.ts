@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.ts';
-import { ConflictError, SetupError } from '../../errors.ts';
+import { ConflictError, SetupError, UpstreamUnavailableError } from '../../errors.ts';
 import { chownIfNeeded } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec, StartResult } from '../interface.ts';
@@ -307,6 +307,15 @@ export class DockerRuntime implements Runtime {
   }
 
   /** The container's state, or undefined when there is none. */
+  /** A container on the bridge network has an address of its own: dial the port there (a server bound to the container's loopback only cannot be reached). */
+  async portEndpoint(spec: SandboxSpec, port: number): Promise<Endpoint> {
+    const c = await this.inspectContainer(spec.sandboxID);
+    if (!c?.State.Running) throw new UpstreamUnavailableError(`sandbox ${spec.sandboxID} is not running: start it, then reload`);
+    const address = Object.values(c.NetworkSettings.Networks ?? {}).map((n) => n.IPAddress).find(Boolean);
+    if (!address) throw new UpstreamUnavailableError(`sandbox ${spec.sandboxID} has no network (template ${spec.templateID}): its ports cannot be previewed`);
+    return { host: address, port };
+  }
+
   private async inspectContainer(sandboxID: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
       return await this.opts.docker.getContainer(this.containerName(sandboxID)).inspect();

@@ -3,7 +3,7 @@ import { closeSync, readFileSync, renameSync, existsSync, lstatSync, mkdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
-import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError } from '../../errors.ts';
+import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError, UpstreamUnavailableError } from '../../errors.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
 import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
@@ -19,6 +19,7 @@ import { Cgroups, type CgroupHandle } from './cgroups.ts';
 import { bwrapArgs, dropPrivileges, INSIDE_UID } from './bwrap-args.ts';
 import { hostLayout, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from './sandbox-dirs.ts';
 import { identify, isAlive, waitUntilGone, type ProcessIdentity } from './process-identity.ts';
+import { cgroupPids, listenerOf, processTree } from './listening-ports.ts';
 
 export type Isolation = 'bubblewrap' | 'none';
 
@@ -324,6 +325,18 @@ export class LocalRuntime implements Runtime {
   async resume(spec: SandboxSpec): Promise<void> {
     const { cgroup } = spec.driverState as LocalDriverState;
     if (cgroup) await this.cgroups.freeze(cgroup, false);
+  }
+
+  async portEndpoint(spec: SandboxSpec, port: number): Promise<Endpoint> {
+    const { outer, cgroup } = spec.driverState as LocalDriverState;
+    if (spec.network === 'isolated') throw new UpstreamUnavailableError(`sandbox ${spec.sandboxID} has a network of its own: its ports cannot be previewed`);
+    // The sandbox's processes: its cgroup holds them all (execs included); without one, what descends from its main process.
+    const pids = () => (cgroup ? cgroupPids(cgroup.procsFiles[0]!) : processTree(outer!.pid));
+    const listener = outer && isAlive(outer) ? listenerOf(pids, port) : undefined;
+    if (!listener) {
+      throw new UpstreamUnavailableError(`nothing in sandbox ${spec.sandboxID} listens on port ${port}: start your server there (on 127.0.0.1 or 0.0.0.0), then reload`);
+    }
+    return { host: listener.host, port };
   }
 
   async usage(spec: SandboxSpec) {

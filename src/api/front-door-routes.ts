@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthService } from '../auth/auth-service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Store } from '../store/store.ts';
+import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.ts';
+import type { TrustedProxies } from '../proxy/trusted-proxies.ts';
+import { matchHostRoute } from '../proxy/host-route.ts';
+import { HANDOFF_PATH } from '../proxy/subdomain-proxy.ts';
+import { safeNext } from '../portal/login-page.ts';
+import { sendProxyError } from '../proxy/error-page.ts';
+import { CodeyardError, ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { principalOf } from './principal.ts';
+
+export interface FrontDoorDeps {
+  auth: AuthService;
+  store: Store;
+  sandboxes: SandboxService;
+  audit: AuditLog;
+  proxies: TrustedProxies;
+  metrics: GatewayMetrics;
+  /** GET /metrics needs this as a Bearer token; without one, only loopback clients get it. */
+  metricsToken: string | undefined;
+  baseDomain: string | undefined;
+  /** https://code.example.com[:port]: the scheme and port subdomains share with it. */
+  publicUrl: () => string;
+}
+
+/** Health for load balancers, metrics for Prometheus, and the login hand-off to subdomains. */
+export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void {
+  app.get('/readyz', async (_request, reply) => {
+    const problems: string[] = [];
+    try { deps.store.db.prepare('SELECT 1').get(); } catch (err) { problems.push(`store: ${(err as Error).message}`); }
+    try { await deps.sandboxes.assertRuntimeAvailable(); } catch (err) { problems.push(`runtime: ${(err as Error).message}`); }
+    reply.header('cache-control', 'no-store');
+    if (problems.length > 0) return reply.status(503).send({ status: 'unavailable', problems });
+    return { status: 'ready' };
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    if (deps.metricsToken) {
+      if (request.headers.authorization !== `Bearer ${deps.metricsToken}`) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
+    } else if (!isLoopback(deps.proxies.clientIp(request.raw))) {
+      throw new ForbiddenError('GET /metrics answers loopback clients only: scrape from this machine, or set metrics.token (CODEYARD_METRICS_TOKEN)');
+    }
+    reply.header('cache-control', 'no-store').type(deps.metrics.contentType);
+    return deps.metrics.text();
+  });
+
+  /**
+   * A subdomain sent a browser here to find out who it is. Logged in (the auth hook
+   * sends everyone else to /login first) and allowed there: back it goes with a
+   * one-time token that the subdomain trades for a cookie of its own.
+   */
+  app.get<{ Querystring: { host?: string; next?: string } }>('/auth/handoff', async (request, reply) => {
+    try {
+      if (!deps.baseDomain) throw new NotFoundError('subdomain routing is off (routing.baseDomain is not set)');
+      const route = matchHostRoute(request.query.host, deps.baseDomain);
+      if (route.kind !== 'workspace' && route.kind !== 'port') throw new InvalidInputError(`host: ${String(request.query.host).slice(0, 100)} is not a workspace or port address under ${deps.baseDomain}`);
+      const principal = principalOf(request);
+      if (principal.via !== 'session') throw new ForbiddenError('only a browser session can sign in to a subdomain');
+      const user = principal.user;
+      if (route.kind === 'workspace' && route.user !== user.username) {
+        throw new ForbiddenError(`${route.host} is ${route.user}'s workspace and you are signed in as ${user.username}: open your own (${user.username}.${deps.baseDomain})`);
+      }
+      if (route.kind === 'port' && deps.store.sandboxes.get(route.sandboxID)?.ownerId !== user.id) {
+        throw new ForbiddenError(`sandbox ${route.sandboxID} is not yours: port previews open for the sandbox's owner only`);
+      }
+      const token = await deps.auth.issueHandoff(user, route.host);
+      deps.audit.record({ actor: user.username, ip: deps.proxies.clientIp(request.raw) || null, action: 'subdomain.handoff', target: route.host });
+      const base = new URL(deps.publicUrl());
+      const target = `${base.protocol}//${route.host}${base.port ? `:${base.port}` : ''}${HANDOFF_PATH}?token=${encodeURIComponent(token)}&next=${encodeURIComponent(safeNext(request.query.next ?? '/'))}`;
+      return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 302);
+    } catch (err) {
+      return htmlError(request, reply, err);
+    }
+  });
+}
+
+/** A browser arrived here by a redirect: it gets a page, not JSON. */
+function htmlError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  if (!(err instanceof CodeyardError)) throw err;
+  reply.hijack();
+  sendProxyError(request.raw, reply.raw, err.status, err.kind, err.message);
+  return reply;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}

@@ -1,0 +1,57 @@
+// What a request's Host names when subdomain routing is on (routing.baseDomain):
+//   <baseDomain>                      the gateway itself (portal, API, path routes)
+//   <user>.<baseDomain>               that user's default workspace, in VS Code
+//   <workspace>--<user>.<baseDomain>  one of their named workspaces
+//   <port>-<sandboxID>.<baseDomain>   a port inside a sandbox (a dev server's preview)
+// One label deep, so one wildcard certificate (*.<baseDomain>) covers them all.
+
+export type HostRoute =
+  | { kind: 'gateway' }
+  | { kind: 'workspace'; host: string; user: string; workspace: string }
+  | { kind: 'port'; host: string; sandboxID: string; port: number }
+  | { kind: 'unknown'; host: string };
+
+const PORT_LABEL = /^([1-9][0-9]{0,4})-([a-z0-9]{20})$/;
+const USER_LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+const WORKSPACE_LABEL = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
+
+/** The Host header's name, lowercased, without the port (and without IPv6 brackets). */
+export function hostName(hostHeader: string | undefined): string {
+  const h = (hostHeader ?? '').trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
+
+/**
+ * Routes a Host header. Anything that is not a single label under the base domain
+ * (an IP, localhost, another name) is the gateway: health checks and direct access
+ * keep working. A label that fits no pattern is `unknown` (a 404 page).
+ */
+export function matchHostRoute(hostHeader: string | undefined, baseDomain: string | undefined): HostRoute {
+  if (!baseDomain) return { kind: 'gateway' };
+  const host = hostName(hostHeader);
+  if (!host.endsWith(`.${baseDomain}`)) return { kind: 'gateway' };
+  const label = host.slice(0, -baseDomain.length - 1);
+  if (label.includes('.')) return { kind: 'unknown', host };
+  const port = PORT_LABEL.exec(label);
+  if (port) {
+    const n = Number(port[1]);
+    return n <= 65535 ? { kind: 'port', host, sandboxID: port[2]!, port: n } : { kind: 'unknown', host };
+  }
+  const split = label.lastIndexOf('--');
+  if (split > 0) {
+    const workspace = label.slice(0, split);
+    const user = label.slice(split + 2);
+    if (WORKSPACE_LABEL.test(workspace) && USER_LABEL.test(user)) return { kind: 'workspace', host, user, workspace };
+    return { kind: 'unknown', host };
+  }
+  if (USER_LABEL.test(label)) return { kind: 'workspace', host, user: label, workspace: 'default' };
+  return { kind: 'unknown', host };
+}
+
+/** The subdomain host for a route, e.g. `dan.code.example.com` or `3000-<id>.code.example.com`. */
+export function subdomainHost(baseDomain: string, to: { user: string; workspace?: string } | { sandboxID: string; port: number }): string {
+  if ('sandboxID' in to) return `${to.port}-${to.sandboxID}.${baseDomain}`;
+  return !to.workspace || to.workspace === 'default' ? `${to.user}.${baseDomain}` : `${to.workspace.toLowerCase()}--${to.user}.${baseDomain}`;
+}

@@ -1,0 +1,144 @@
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import type { Logger } from '../logger.ts';
+import type { AuthService } from '../auth/auth-service.ts';
+import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { Endpoint } from '../runtime/interface.ts';
+import { GATEWAY_COOKIES } from '../auth/cookies.ts';
+import { sendProxyError } from './error-page.ts';
+
+/** Who opened a proxied WebSocket, so revoking their credentials can end it. */
+export interface SocketOwner {
+  userId: number;
+  sessionHash?: string;
+  keyId?: string;
+  sandboxID: string;
+}
+
+export interface PipeTarget {
+  sandboxID: string;
+  endpoint: Endpoint;
+  /** A failed connection means the sandbox may be dead (its main service), not just a port nobody listens on. */
+  mainService: boolean;
+  /** Set-Cookie paths from upstream are rewritten to this (a path-routed sandbox's prefix). */
+  cookiePath?: string;
+}
+
+/** Only pages of the gateway's origin (the portal) may frame what the proxy serves. */
+const FRAME_ONLY_BY_PORTAL = "frame-ancestors 'self'";
+
+type RoutedRequest = IncomingMessage & { pipeTarget?: PipeTarget };
+
+/**
+ * The one place bytes flow between clients and sandboxes, for every route (by path,
+ * by subdomain): streams both ways with no buffering, over keep-alive connections
+ * to the sandboxes, and keeps the upgraded sockets so that revoked credentials and
+ * shutdown end them. Activity for idle-stop is sampled from socket byte counters
+ * on a timer, so no frame pays for it.
+ */
+export class ProxyPipe {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
+  private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0, agent: this.agent });
+  private readonly sockets = new Map<Duplex, SocketOwner & { read: number; written: number }>();
+  private readonly onBytes: (sandboxID: string, bytesIn: number, bytesOut: number) => void;
+  private readonly sampler: NodeJS.Timeout;
+  private readonly sandboxes: SandboxService;
+  private readonly log: Logger;
+
+  constructor(deps: {
+    auth: AuthService; sandboxes: SandboxService; log: Logger; activitySampleMs?: number;
+    /** Bytes to and from a sandbox (metrics): per HTTP exchange, and per WebSocket at each sample and at close. */
+    onBytes?: (sandboxID: string, bytesIn: number, bytesOut: number) => void;
+  }) {
+    this.sandboxes = deps.sandboxes;
+    this.log = deps.log;
+    this.onBytes = deps.onBytes ?? (() => {});
+    this.proxy.on('error', (err, req, res) => {
+      const target = (req as RoutedRequest).pipeTarget;
+      this.log.warn({ err: err.message, url: req.url, sandboxID: target?.sandboxID }, 'proxy upstream error');
+      if (target?.mainService) void this.sandboxes.reportUnreachable(target.sandboxID).catch(() => {});
+      const what = target && !target.mainService ? 'nothing answered on that port in the sandbox: start your server there (listening on 127.0.0.1 or 0.0.0.0), then reload'
+        : 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.';
+      if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', what);
+      else (res as Duplex).destroy();
+    });
+    this.proxy.on('proxyRes', (proxyRes) => {
+      // A sandbox must not overwrite the gateway's own cookies.
+      const cookies = proxyRes.headers['set-cookie'];
+      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()));
+      // A second CSP header adds the framing rule to whatever the sandbox's server sends.
+      const csp = proxyRes.headers['content-security-policy'];
+      proxyRes.headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
+      proxyRes.headers['x-frame-options'] = 'SAMEORIGIN';
+    });
+    deps.auth.on('revoked', (what) => {
+      for (const [socket, owner] of this.sockets) {
+        if (owner.userId === what.userId || owner.sandboxID === what.sandboxID
+          || (what.sessionHash && owner.sessionHash === what.sessionHash) || (what.keyId && owner.keyId === what.keyId)) {
+          socket.destroy();
+        }
+      }
+    });
+    this.sampler = setInterval(() => this.sampleActivity(), deps.activitySampleMs ?? 1000);
+    this.sampler.unref();
+  }
+
+  web(req: IncomingMessage, res: ServerResponse, target: PipeTarget): void {
+    (req as RoutedRequest).pipeTarget = target;
+    this.sandboxes.touch(target.sandboxID);
+    const socket = res.socket;
+    const writtenBefore = socket?.bytesWritten ?? 0;
+    res.once('finish', () => this.onBytes(target.sandboxID, Number(req.headers['content-length'] ?? 0) || 0, (socket?.bytesWritten ?? 0) - writtenBefore));
+    this.proxy.web(req, res, { target: toTarget(target.endpoint), ...(target.cookiePath ? { cookiePathRewrite: { '*': target.cookiePath } } : {}) });
+  }
+
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: PipeTarget, owner: Omit<SocketOwner, 'sandboxID'>): void {
+    (req as RoutedRequest).pipeTarget = target;
+    // No idle cut-off: an editor may sit quietly for hours.
+    (socket as Socket).setTimeout?.(0);
+    const entry = { ...owner, sandboxID: target.sandboxID, read: 0, written: 0 };
+    this.sockets.set(socket, entry);
+    socket.once('close', () => { this.sample(socket as Socket, entry); this.sockets.delete(socket); });
+    this.sandboxes.touch(target.sandboxID);
+    this.proxy.ws(req, socket, head, { target: toTarget(target.endpoint) });
+  }
+
+  /** Open proxied WebSockets, per sandbox (for metrics). */
+  openSockets(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { sandboxID } of this.sockets.values()) counts.set(sandboxID, (counts.get(sandboxID) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Ends every proxied WebSocket, so the server can close. */
+  close(): void {
+    clearInterval(this.sampler);
+    for (const s of this.sockets.keys()) s.destroy();
+    this.sockets.clear();
+    this.proxy.close();
+    this.agent.destroy();
+  }
+
+  /** A WebSocket that moved bytes either way since the last look counts as use of its sandbox. */
+  private sampleActivity(): void {
+    for (const [socket, entry] of this.sockets) this.sample(socket as Socket, entry);
+  }
+
+  private sample(socket: Socket, entry: { sandboxID: string; read: number; written: number }): void {
+    const read = socket.bytesRead ?? 0;
+    const written = socket.bytesWritten ?? 0;
+    if (read === entry.read && written === entry.written) return;
+    this.onBytes(entry.sandboxID, read - entry.read, written - entry.written);
+    entry.read = read;
+    entry.written = written;
+    this.sandboxes.touch(entry.sandboxID);
+  }
+}
+
+function toTarget(endpoint: Endpoint) {
+  return 'socketPath' in endpoint
+    ? { socketPath: endpoint.socketPath, host: 'localhost', port: 80 }
+    : { host: endpoint.host, port: endpoint.port };
+}

@@ -1,0 +1,188 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../logger.ts';
+import type { AuthService, Principal } from '../auth/auth-service.ts';
+import { SUBDOMAIN_SESSION_COOKIE } from '../auth/cookies.ts';
+import { originMatches } from '../auth/origin.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Store } from '../store/store.ts';
+import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { Endpoint } from '../runtime/interface.ts';
+import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import { withoutLog } from '../sandboxes/sandbox-service.ts';
+import { safeNext } from '../portal/login-page.ts';
+import { matchHostRoute, type HostRoute } from './host-route.ts';
+import type { ProxyPipe } from './proxy-pipe.ts';
+import type { TrustedProxies } from './trusted-proxies.ts';
+import { stripGatewayCredentials } from './sandbox-proxy.ts';
+import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
+
+/** Where a subdomain spends its login hand-off; a path no sandbox's app is likely to use. */
+export const HANDOFF_PATH = '/_codeyard/handoff';
+
+/** A workspace that is not running yet: its page refreshes itself until it is. */
+class StartingError extends UpstreamUnavailableError {}
+
+export interface SubdomainProxyDeps {
+  baseDomain: string;
+  /** The gateway's public URL (https://code.example.com): where to send a visitor to log in. */
+  publicUrl: string;
+  auth: AuthService;
+  sandboxes: SandboxService;
+  store: Store;
+  pipe: ProxyPipe;
+  proxies: TrustedProxies;
+  audit: AuditLog;
+  log: Logger;
+}
+
+type Target = { sandboxID: string; endpoint: Endpoint; mainService: boolean };
+
+/**
+ * Requests for <user>.<baseDomain>, <workspace>--<user>.<baseDomain> and
+ * <port>-<sandboxID>.<baseDomain>: each its own origin, served at its root, open
+ * to its owner only, with a cookie of its own made by a login hand-off from the
+ * base domain. Everything else (the base domain, IPs) is left to the gateway.
+ */
+export class SubdomainProxy {
+  private readonly deps: SubdomainProxyDeps;
+  private readonly secureCookie: boolean;
+  /** Port endpoints found recently: finding one reads /proc, which an asset-heavy page should not pay per request. */
+  private readonly portCache = new Map<string, { endpoint: Endpoint; at: number }>();
+
+  constructor(deps: SubdomainProxyDeps) {
+    this.deps = deps;
+    this.secureCookie = deps.publicUrl.startsWith('https:');
+  }
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const route = this.route(req);
+    if (route.kind === 'gateway') return false;
+    this.serve(req, res, route).catch((err) => {
+      const e = this.asCodeyardError(err);
+      if (e instanceof UnauthorizedError && req.method === 'GET' && wantsHtml(req)) {
+        // Not signed in here yet: the base domain knows who this is (or asks them to log in), then hands back a token.
+        const back = `${this.deps.publicUrl}/auth/handoff?host=${encodeURIComponent((route as { host: string }).host)}&next=${encodeURIComponent(req.url ?? '/')}`;
+        res.writeHead(302, { location: back, 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
+      sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
+    });
+    return true;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const route = this.route(req);
+    if (route.kind === 'gateway') return false;
+    (async () => {
+      if (route.kind === 'unknown') throw new NotFoundError(`no workspace or port is served at ${route.host}`);
+      // Cookies ride along with any page's WebSocket: only this origin's own pages may open one.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originMatches(origin, [req.headers.host])) throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
+      const principal = this.deps.auth.requireForHost(req.headers, route.host);
+      const target = await this.target(route, principal, false);
+      stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
+      this.deps.pipe.ws(req, socket, head, target, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId });
+    })().catch((err) => {
+      const e = this.asCodeyardError(err);
+      rejectUpgrade(socket, e.status, e.kind, e.message);
+    });
+    return true;
+  }
+
+  private route(req: IncomingMessage): HostRoute {
+    return matchHostRoute(this.deps.proxies.host(req), this.deps.baseDomain);
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, route: Exclude<HostRoute, { kind: 'gateway' }>): Promise<void> {
+    if (route.kind === 'unknown') throw new NotFoundError(`no workspace or port is served at ${route.host}: check the address (see the portal for yours)`);
+    const [path, query] = splitQuery(req.url ?? '/');
+    if (path === HANDOFF_PATH) return this.spendHandoff(req, res, route.host, new URLSearchParams(query));
+    const principal = this.deps.auth.requireForHost(req.headers, route.host);
+    const target = await this.target(route, principal, req.method === 'GET' && wantsHtml(req));
+    stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
+    this.deps.pipe.web(req, res, target);
+  }
+
+  /** The base domain sent the browser here with a one-time token: trade it for this host's cookie, and go where it was going. */
+  private async spendHandoff(req: IncomingMessage, res: ServerResponse, host: string, params: URLSearchParams): Promise<void> {
+    const token = params.get('token') ?? '';
+    const ip = this.deps.proxies.clientIp(req) || null;
+    let sessionToken: string;
+    try {
+      const redeemed = await this.deps.auth.redeemHandoff(token, host);
+      sessionToken = redeemed.sessionToken;
+      this.deps.audit.record({ actor: redeemed.principal.user.username, ip, action: 'subdomain.login', target: host });
+    } catch (err) {
+      this.deps.audit.record({ actor: null, ip, action: 'subdomain.login', target: host, outcome: 'denied', details: { reason: (err as Error).message.slice(0, 200) } });
+      throw err instanceof UnauthorizedError ? new ForbiddenError(err.message) : err;
+    }
+    // Host-only (no Domain attribute): no other subdomain, nor the base domain, ever receives it.
+    res.writeHead(302, {
+      location: safeNext(params.get('next') ?? '/'),
+      'set-cookie': `${SUBDOMAIN_SESSION_COOKIE}=${sessionToken}; Path=/; HttpOnly; SameSite=Lax${this.secureCookie || this.deps.proxies.isHttps(req) ? '; Secure' : ''}`,
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+    });
+    res.end();
+  }
+
+  private async target(route: Exclude<HostRoute, { kind: 'gateway' | 'unknown' }>, principal: Principal, openIfStopped: boolean): Promise<Target> {
+    if (route.kind === 'port') {
+      const record = this.deps.store.sandboxes.get(route.sandboxID);
+      if (!record || record.ownerId !== principal.user.id) throw new NotFoundError(`no sandbox ${route.sandboxID} of yours: port previews open for the sandbox's owner only`);
+      return { sandboxID: route.sandboxID, endpoint: await this.portEndpoint(route.sandboxID, route.port), mainService: false };
+    }
+    if (route.user !== principal.user.username) {
+      throw new ForbiddenError(`${route.host} is ${route.user}'s workspace and you are signed in as ${principal.user.username}: open your own (${principal.user.username}.${this.deps.baseDomain})`);
+    }
+    const workspace = this.workspaceName(principal, route.workspace);
+    // Only a browser opening the page starts or creates anything; assets and sockets wait for it.
+    const record = openIfStopped ? await this.deps.sandboxes.openWorkspace(principal.user, workspace) : this.runningOn(principal, workspace);
+    const endpoint = this.deps.sandboxes.endpoint(record.sandboxID, 'ide');
+    if (endpoint) return { sandboxID: record.sandboxID, endpoint, mainService: true };
+    if (record.state === 'error') {
+      throw new UpstreamUnavailableError(`your workspace's sandbox ${record.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
+        `See its log and start it again from the portal (${this.deps.publicUrl}/#/s/${record.sandboxID}/details)`);
+    }
+    throw new StartingError(`workspace ${workspace} is ${record.state === 'stopped' ? 'stopped' : 'starting'} (sandbox ${record.sandboxID})`);
+  }
+
+  /** The workspace a label names: labels are lowercase, names need not be. */
+  private workspaceName(principal: Principal, label: string): string {
+    if (label === 'default') return 'default';
+    const found = this.deps.store.workspaces.list(principal.user.id).find((w) => w.name.toLowerCase() === label);
+    if (!found) throw new NotFoundError(`you have no workspace named ${label}: create it in the portal first`);
+    return found.name;
+  }
+
+  private runningOn(principal: Principal, workspace: string) {
+    const record = this.deps.store.sandboxes.list(principal.user.id).find((r) => r.workspace?.name === workspace && this.deps.sandboxes.endpoint(r.sandboxID, 'ide'));
+    if (!record) throw new StartingError(`workspace ${workspace} is not running: open ${workspace === 'default' ? '' : `${workspace}--`}${principal.user.username}.${this.deps.baseDomain} in a browser to start it`);
+    return record;
+  }
+
+  private async portEndpoint(sandboxID: string, port: number): Promise<Endpoint> {
+    const key = `${sandboxID}:${port}`;
+    const cached = this.portCache.get(key);
+    if (cached && Date.now() - cached.at < PORT_CACHE_MS && this.deps.sandboxes.endpoint(sandboxID, 'ide')) return cached.endpoint;
+    const endpoint = await this.deps.sandboxes.portEndpoint(sandboxID, port);
+    if (this.portCache.size > 10_000) this.portCache.clear();
+    this.portCache.set(key, { endpoint, at: Date.now() });
+    return endpoint;
+  }
+
+  private asCodeyardError(err: unknown): CodeyardError {
+    if (err instanceof CodeyardError) return err;
+    this.deps.log.error({ err }, 'subdomain proxy failure');
+    return new InternalError('internal error: see the gateway log');
+  }
+}
+
+const PORT_CACHE_MS = 2_000;
+
+function splitQuery(url: string): [string, string] {
+  const i = url.indexOf('?');
+  return i < 0 ? [url, ''] : [url.slice(0, i), url.slice(i + 1)];
+}
