@@ -10,6 +10,7 @@ import { backupCommands } from './backup.ts';
 import { workspaceCommands } from './workspace.ts';
 import { imageCommands } from './image.ts';
 import { aiCommands } from './ai.ts';
+import { frontDoorCommands } from './front-door.ts';
 
 export type GlobalFlags = ConfigSources;
 
@@ -42,6 +43,7 @@ userCommands(program, globals);
 workspaceCommands(program, globals);
 imageCommands(program, globals);
 aiCommands(program, globals);
+frontDoorCommands(program, globals);
 backupCommands(program, globals);
 
 try {

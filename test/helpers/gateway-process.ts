@@ -37,7 +37,7 @@ export function tempDataDir(): string {
 }
 
 /** A real gateway process; `config` (YAML) is written to <dataDir>/codeyard.yaml first. */
-export async function startGatewayProcess(opts: { dataDir?: string; config?: string; env?: Record<string, string>; args?: string[]; port?: number } = {}): Promise<RunningGateway> {
+export async function startGatewayProcess(opts: { dataDir?: string; config?: string; env?: Record<string, string>; args?: string[]; port?: number; scheme?: 'http' | 'https' } = {}): Promise<RunningGateway> {
   const dataDir = opts.dataDir ?? tempDataDir();
   if (opts.config !== undefined) writeFileSync(join(dataDir, 'codeyard.yaml'), opts.config);
   const port = opts.port ?? await freePort();
@@ -48,7 +48,7 @@ export async function startGatewayProcess(opts: { dataDir?: string; config?: str
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.scheme ?? 'http'}://127.0.0.1:${port}`;
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     const finish = (err?: Error) => {
