@@ -88,7 +88,6 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
     gatewayPort: () => listenPort,
     templateOptions: (record) => ({
-      pathPreviews: pathPreviewsEnabled(config),
       // code-server fills in {{port}}; the Ports view then offers the preview's own subdomain.
       proxyDomain: config.routing.baseDomain ? `{{port}}-${record.sandboxID}.${config.routing.baseDomain}` : undefined,
     }),

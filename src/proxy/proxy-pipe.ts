@@ -59,7 +59,7 @@ export class ProxyPipe {
       const target = (req as RoutedRequest).pipeTarget;
       this.log.warn({ err: err.message, url: req.url, sandboxID: target?.sandboxID }, 'proxy upstream error');
       if (target?.mainService) void this.sandboxes.reportUnreachable(target.sandboxID).catch(() => {});
-      const what = target && !target.mainService ? 'nothing answered on that port in the sandbox: start your server there (listening on 127.0.0.1 or 0.0.0.0), then reload'
+      const what = target && !target.mainService ? 'nothing answered on that port in the sandbox: start your server there (on 0.0.0.0; 127.0.0.1 works in local sandboxes only), then reload'
         : 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.';
       if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', what);
       else (res as Duplex).destroy();

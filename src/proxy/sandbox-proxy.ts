@@ -101,6 +101,12 @@ export class SandboxProxy {
       res.end();
       return;
     }
+    const preview = service === 'ide' ? portPreview(upstreamPath) : undefined;
+    if (preview) {
+      if (preview.path !== undefined) req.url = preview.path;
+      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false });
+      return;
+    }
     req.url = upstreamPath;
     if (service === 'cdp') {
       // Chromium's DevTools server answers only to Host: localhost (DNS-rebinding guard).
@@ -134,14 +140,21 @@ export class SandboxProxy {
       }
       const { upstreamPath, endpoint, principal, service } = await this.resolve(req, route);
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
+      const sandboxID = (route as ProxyRoute).sandboxID;
+      const owner = { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId };
+      const preview = service === 'ide' ? portPreview(upstreamPath) : undefined;
+      if (preview) {
+        if (preview.path !== undefined) req.url = preview.path;
+        this.deps.pipe.ws(req, socket, head, { sandboxID, endpoint: await this.deps.sandboxes.portEndpoint(sandboxID, preview.port), mainService: false }, owner);
+        return;
+      }
       req.url = upstreamPath;
       if (service === 'cdp') {
         req.headers.host = 'localhost';
         // urls.cdpWebSocket names the browser without its id, which changes with every start.
         if (/^\/devtools\/browser\/?(\?.*)?$/.test(upstreamPath)) req.url = await browserWebSocketPath(endpoint);
       }
-      const sandboxID = (route as ProxyRoute).sandboxID;
-      this.deps.pipe.ws(req, socket, head, { sandboxID, endpoint, mainService: true }, { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId });
+      this.deps.pipe.ws(req, socket, head, { sandboxID, endpoint, mainService: true }, owner);
     })().catch((err) => {
       const e = this.asCodeyardError(err);
       rejectUpgrade(socket, e.status, e.kind, e.message);
@@ -170,6 +183,9 @@ export class SandboxProxy {
       const other = 'ide' in offered ? ideProxyPath(route.sandboxID) : 'cdp' in offered ? cdpProxyPath(route.sandboxID) : undefined;
       throw new NotFoundError(`sandbox ${route.sandboxID} runs template ${record.templateID}, which has no ${route.service === 'ide' ? 'IDE' : 'CDP endpoint'}${other ? `: use ${other}` : ''}`);
     }
+    if (!this.deps.pathPreviews && route.service === 'ide' && /^\/(abs)?proxy\//.test(route.upstreamPath ?? '')) {
+      throw new NotFoundError('port previews by path are off on this gateway (routing.pathPreviews): open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain>');
+    }
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
       // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.
@@ -184,9 +200,6 @@ export class SandboxProxy {
           `See its log and start it again from the portal (/#/s/${route.sandboxID}/details), or POST /api/sandboxes/${route.sandboxID}/start`);
       }
       throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} is ${record.state}: start it (POST /api/sandboxes/${route.sandboxID}/start)`);
-    }
-    if (!this.deps.pathPreviews && route.service === 'ide' && /^\/(abs)?proxy\//.test(route.upstreamPath ?? '')) {
-      throw new NotFoundError('port previews by path are off on this gateway (routing.pathPreviews): open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain>');
     }
     stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
     return { upstreamPath: route.upstreamPath, endpoint, prefix: route.prefix, principal, service: route.service, token };
@@ -213,6 +226,19 @@ export function stripGatewayCredentials(req: IncomingMessage, trustProxy: boolea
     // Forwarded headers from an untrusted client would let it pose as another origin.
     for (const h of Object.keys(req.headers)) if (h.startsWith('x-forwarded-')) delete req.headers[h];
   }
+}
+
+/**
+ * code-server's port-preview paths under an IDE's prefix, served by the gateway
+ * (code-server's own are off): it dials the port after checking it is this
+ * sandbox's. /proxy/<port>/x reaches the app as /x; /absproxy/<port>/x keeps the
+ * whole public path (path undefined: req.url as is), for an app told its base
+ * path (/vscode-proxy/<id>/absproxy/<port>/).
+ */
+function portPreview(upstreamPath: string): { port: number; path: string | undefined } | undefined {
+  const m = /^\/(abs)?proxy\/([1-9][0-9]{0,4})(\/[^?]*)?(\?.*)?$/.exec(upstreamPath);
+  if (!m || Number(m[2]) > 65535) return undefined;
+  return { port: Number(m[2]), path: m[1] ? undefined : `${m[3] ?? '/'}${m[4] ?? ''}` };
 }
 
 /** Splits `token` out of a URL's query: the token, and the URL without it. */

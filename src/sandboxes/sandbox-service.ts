@@ -723,7 +723,7 @@ export class SandboxService {
       memoryMB: record.memoryMB,
       cpuCount: record.cpuCount,
       envVars: record.envVars,
-      command: (layout) => template.command(layout, this.opts.templateOptions?.(record) ?? { pathPreviews: false }),
+      command: (layout) => template.command(layout, this.opts.templateOptions?.(record) ?? {}),
       services: template.services,
       driverState: record.driverState,
       systemEnv: this.opts.systemEnv?.(record),

@@ -4,8 +4,6 @@ import type { SandboxLayout, ServiceSpec } from '../runtime/interface.ts';
 export interface TemplateOptions {
   /** code-server's --proxy-domain: where its Ports view says a port is, e.g. `{{port}}-<id>.code.example.com`. */
   proxyDomain?: string;
-  /** Whether code-server's own /proxy/<port>/ stays on (routing.pathPreviews). */
-  pathPreviews: boolean;
 }
 
 export interface Template {
@@ -36,9 +34,9 @@ const vscode: Template = {
     l.nodeBin, l.codeServerEntry,
     '--auth', 'none',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    // Its /proxy/<port> serves sandbox-made pages on the gateway's origin, next to the
-    // user's session: with subdomains, previews get an origin of their own instead.
-    ...(o.pathPreviews ? [] : ['--disable-proxy']),
+    // The gateway serves /proxy/<port>/ and /absproxy/<port>/ itself: it checks the port is this
+    // sandbox's (local sandboxes share the host's network) and can turn previews off.
+    '--disable-proxy',
     ...(o.proxyDomain ? ['--proxy-domain', o.proxyDomain] : []),
     '--socket', `${l.runDir}/ide.sock`,
     '--user-data-dir', `${l.home}/.local/share/code-server`,

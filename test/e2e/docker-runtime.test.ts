@@ -189,7 +189,7 @@ test('templates.<id>.network: none gives the container no network; a missing ima
   const template = findTemplate('vscode')!;
   const spec: SandboxSpec = {
     sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, owner: 'admin', workspace: null, network: 'host', memoryMB: 512, cpuCount: 1,
-    envVars: {}, command: (l) => template.command(l, { pathPreviews: false }), services: template.services, driverState: {},
+    envVars: {}, command: (l) => template.command(l, {}), services: template.services, driverState: {},
   };
   try {
     await runtime.create(spec);

@@ -47,7 +47,7 @@ for (const [name, make] of Object.entries(drivers)) {
       runtime = await make(dataDir);
       spec = {
         sandboxID: id, templateID: 'vscode', seq: 1, ownerId: 7, owner: 'suite', workspace: null, network: 'host', memoryMB: 1024, cpuCount: 1,
-        envVars: { SUITE_VAR: 'from-spec' }, command: (l) => template.command(l, { pathPreviews: false }), services: template.services, driverState: {},
+        envVars: { SUITE_VAR: 'from-spec' }, command: (l) => template.command(l, {}), services: template.services, driverState: {},
       };
       assert.equal(await runtime.available?.() ?? undefined, undefined);
       await runtime.create(spec);
