@@ -152,6 +152,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
   hostRoutes(app, { sandboxes: deps.sandboxes, store: deps.store });
   if (deps.providerKeys) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit, providers: deps.aiProviders ?? (() => []) });
-  sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl });
+  sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl, baseDomain: deps.baseDomain });
   return app;
 }

@@ -1,3 +1,4 @@
+import { subdomainHost } from '../proxy/host-route.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -62,11 +63,13 @@ export interface SandboxRouteDeps {
   audit: AuditLog;
   /** The gateway's own base URL, for links it hands out. */
   baseUrl: () => string;
+  /** routing.baseDomain: records then carry their subdomain URLs too. */
+  baseDomain?: string;
 }
 
 export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): void {
   const { sandboxes, store, auth, audit } = deps;
-  const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)', deps.baseUrl());
+  const view = (r: SandboxRecord) => sandboxView(r, store.users.byId(r.ownerId)?.username ?? '(deleted)', deps.baseUrl(), deps.baseDomain);
 
   const audited = auditedBy(audit);
 
@@ -249,7 +252,7 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
 }
 
 /** The API's view of a sandbox: E2B's field names; no env values, no driver internals. */
-export function sandboxView(r: SandboxRecord, owner: string, baseUrl: string) {
+export function sandboxView(r: SandboxRecord, owner: string, baseUrl: string, baseDomain?: string) {
   return {
     sandboxID: r.sandboxID,
     templateID: r.templateID,
@@ -267,7 +270,7 @@ export function sandboxView(r: SandboxRecord, owner: string, baseUrl: string) {
     envVarNames: Object.keys(r.envVars),
     limits: r.limits,
     ...(r.error ? { error: r.error } : {}),
-    urls: sandboxUrls(r, baseUrl),
+    urls: { ...sandboxUrls(r, baseUrl), ...subdomainUrls(r, owner, baseUrl, baseDomain) },
   };
 }
 
@@ -276,6 +279,23 @@ export function sandboxView(r: SandboxRecord, owner: string, baseUrl: string) {
  * the gateway, for browsers), or `cdp` and `cdpWebSocket` (absolute: what a
  * CDP client is given, e.g. Playwright's connectOverCDP).
  */
+/**
+ * With subdomain routing: `workspace`, the IDE at the root of its own origin
+ * (<workspace>--<user>.<domain>), and `preview`, where a port is served, with
+ * {port} to fill in.
+ */
+function subdomainUrls(r: SandboxRecord, owner: string, baseUrl: string, baseDomain: string | undefined): Record<string, string> {
+  if (!baseDomain) return {};
+  const u = new URL(baseUrl);
+  const origin = (host: string) => `${u.protocol}//${host}${u.port ? `:${u.port}` : ''}/`;
+  const urls: Record<string, string> = {};
+  const services = findTemplate(r.templateID)?.services ?? {};
+  // A name a DNS label cannot carry ("." or "_") has no subdomain: its IDE is reached by path.
+  if ('ide' in services && r.workspace && /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/.test(r.workspace.name.toLowerCase()) && !r.workspace.name.includes('--')) urls.workspace = origin(subdomainHost(baseDomain, { user: owner, workspace: r.workspace.name }));
+  if ('ide' in services) urls.preview = origin(`{port}-${r.sandboxID}.${baseDomain}`);
+  return urls;
+}
+
 function sandboxUrls(r: SandboxRecord, baseUrl: string): Record<string, string> {
   const services = findTemplate(r.templateID)?.services ?? {};
   const urls: Record<string, string> = {};

@@ -103,6 +103,9 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
   const sandboxes = (await dan.call('GET', '/api/sandboxes')).body as { sandboxID: string; workspace: { name: string } | null }[];
   assert.equal(sandboxes.length, 1, 'one sandbox, on dan\'s default workspace');
   const id = sandboxes[0]!.sandboxID;
+  const record = (await dan.call('GET', `/api/sandboxes/${id}`)).body;
+  assert.equal(record.urls.workspace, `${at('dan')}/`);
+  assert.equal(record.urls.preview, `${at(`{port}-${id}`)}/`);
   const devPort = await freePort();
   if (o.viaTerminal) {
     await ide.locator('.explorer-folders-view', { hasText: 'hello.txt' }).waitFor({ timeout: 60_000 });

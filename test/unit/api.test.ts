@@ -185,3 +185,22 @@ test('lifecycle calls refuse a body with fields; logs?tail=0 gives no lines', as
   assert.equal(none.body, '');
   await inject(dan, 'DELETE', `/api/sandboxes/${id}`);
 });
+
+test('front door: /readyz names what is down; /metrics is for loopback (or a token); the hand-off refuses what it cannot route', async () => {
+  assert.deepEqual((await inject(undefined, 'GET', '/readyz')).body, { status: 'ready' });
+  const local = await gw.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '127.0.0.1' });
+  assert.equal(local.statusCode, 200);
+  assert.match(local.body, /^# HELP codeyard_http_requests_total/m);
+  assert.match(local.body, /codeyard_sandboxes\{state="running"\} \d+/);
+  const remote = await gw.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '10.1.2.3' });
+  assert.equal(remote.statusCode, 403);
+  assert.match(JSON.parse(remote.body).message, /loopback clients only.*metrics\.token/);
+  // Without subdomain routing there is nothing to hand off to.
+  const handoff = await gw.app.inject({ method: 'GET', url: '/auth/handoff?host=dan.example.test', headers: { cookie: admin, accept: 'text/html' } });
+  assert.equal(handoff.statusCode, 404);
+  assert.match(handoff.body, /subdomain routing is off/);
+  // A stranger asking is sent to log in first, and back here after.
+  const stranger = await gw.app.inject({ method: 'GET', url: '/auth/handoff?host=dan.example.test' });
+  assert.equal(stranger.statusCode, 302);
+  assert.equal(stranger.headers.location, '/login?next=%2Fauth%2Fhandoff%3Fhost%3Ddan.example.test');
+});
