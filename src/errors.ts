@@ -61,6 +61,13 @@ export class UpstreamUnavailableError extends CodeyardError {
   readonly kind = 'upstream_unavailable';
 }
 
+/** A sandbox on its way up: 503 with Retry-After; browsers get a page that refreshes itself. */
+export class SandboxStartingError extends CodeyardError {
+  readonly status = 503;
+  readonly kind = 'starting';
+  readonly retryAfterSeconds = 2;
+}
+
 /** A fault of ours: logged in full, answered without detail. */
 export class InternalError extends CodeyardError {
   readonly status = 500;

@@ -13,17 +13,17 @@ export const wantsHtml = (req: IncomingMessage) => (req.headers.accept ?? '').in
 export function sendProxyError(req: IncomingMessage, res: ServerResponse, status: number, kind: string, message: string, refresh = false): void {
   if (res.headersSent) { res.destroy(); return; }
   if (!wantsHtml(req)) {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(refresh ? { 'retry-after': String(REFRESH_SECONDS) } : {}) });
     res.end(JSON.stringify({ code: status, message, error: kind }));
     return;
   }
-  const title = status === 502 ? (refresh ? 'Starting your workspace…' : 'Workspace not reachable') : `Error ${status}`;
+  const title = refresh ? 'Starting your workspace…' : status === 502 ? 'Workspace not reachable' : `Error ${status}`;
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
     'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
     'x-content-type-options': 'nosniff',
-    ...(refresh ? { refresh: String(REFRESH_SECONDS) } : {}),
+    ...(refresh ? { refresh: String(REFRESH_SECONDS), 'retry-after': String(REFRESH_SECONDS) } : {}),
   });
   res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
 <style>body{font:16px system-ui,sans-serif;max-width:36em;margin:15vh auto;padding:0 1em;color:#222}p{color:#555}</style></head>

@@ -10,15 +10,13 @@ import { originMatches } from '../auth/origin.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import { CodeyardError, SandboxStartingError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { findTemplate } from '../templates/catalog.ts';
 import { CDP_PREFIX, IDE_PREFIX, cdpProxyPath, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
 import { browserWebSocketPath, proxyCdpJson } from './cdp-json.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
-/** A starting sandbox's 502 page refreshes itself; other 502s do not. */
-class StartingError extends UpstreamUnavailableError {}
 
 export interface SandboxProxyDeps {
   auth: AuthService;
@@ -59,7 +57,7 @@ export class SandboxProxy {
         res.end();
         return;
       }
-      sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
+      sendProxyError(req, res, e.status, e.kind, e.message, e instanceof SandboxStartingError);
     });
     return true;
   }
@@ -192,9 +190,9 @@ export class SandboxProxy {
       // Not one in `error`: a page that refreshes would restart a crash loop forever; say why it failed instead.
       if (record.state === 'stopped' && req.method === 'GET' && wantsHtml(req)) {
         await this.deps.sandboxes.startOnOpen(principal.user, route.sandboxID);
-        throw new StartingError(`sandbox ${route.sandboxID} was stopped and is starting again`);
+        throw new SandboxStartingError(`sandbox ${route.sandboxID} was stopped and is starting again`);
       }
-      if (record.state === 'starting' || record.state === 'restarting') throw new StartingError(`sandbox ${route.sandboxID} is ${record.state}`);
+      if (record.state === 'starting' || record.state === 'restarting') throw new SandboxStartingError(`sandbox ${route.sandboxID} is ${record.state}`);
       if (record.state === 'error') {
         throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
           `See its log and start it again from the portal (/#/s/${route.sandboxID}/details), or POST /api/sandboxes/${route.sandboxID}/start`);

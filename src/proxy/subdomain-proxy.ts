@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Store } from '../store/store.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
-import { CodeyardError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
+import { CodeyardError, SandboxStartingError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { safeNext } from '../portal/login-page.ts';
 import { matchHostRoute, type HostRoute } from './host-route.ts';
@@ -20,8 +20,6 @@ import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 /** Where a subdomain spends its login hand-off; a path no sandbox's app is likely to use. */
 export const HANDOFF_PATH = '/_codeyard/handoff';
 
-/** A workspace that is not running yet: its page refreshes itself until it is. */
-class StartingError extends UpstreamUnavailableError {}
 
 export interface SubdomainProxyDeps {
   baseDomain: string;
@@ -67,7 +65,7 @@ export class SubdomainProxy {
         res.end();
         return;
       }
-      sendProxyError(req, res, e.status, e.kind, e.message, e instanceof StartingError);
+      sendProxyError(req, res, e.status, e.kind, e.message, e instanceof SandboxStartingError);
     });
     return true;
   }
@@ -146,7 +144,7 @@ export class SubdomainProxy {
       throw new UpstreamUnavailableError(`your workspace's sandbox ${record.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
         `See its log and start it again from the portal (${this.deps.publicUrl}/#/s/${record.sandboxID}/details)`);
     }
-    throw new StartingError(`workspace ${workspace} is ${record.state === 'stopped' ? 'stopped' : 'starting'} (sandbox ${record.sandboxID})`);
+    throw new SandboxStartingError(`workspace ${workspace} is ${record.state === 'stopped' ? 'stopped' : 'starting'} (sandbox ${record.sandboxID})`);
   }
 
   /** The workspace a label names: labels are lowercase, names need not be. */
@@ -159,7 +157,7 @@ export class SubdomainProxy {
 
   private runningOn(principal: Principal, workspace: string) {
     const record = this.deps.store.sandboxes.list(principal.user.id).find((r) => r.workspace?.name === workspace && this.deps.sandboxes.endpoint(r.sandboxID, 'ide'));
-    if (!record) throw new StartingError(`workspace ${workspace} is not running: open ${workspace === 'default' ? '' : `${workspace}--`}${principal.user.username}.${this.deps.baseDomain} in a browser to start it`);
+    if (!record) throw new SandboxStartingError(`workspace ${workspace} is not running: open ${workspace === 'default' ? '' : `${workspace}--`}${principal.user.username}.${this.deps.baseDomain} in a browser to start it`);
     return record;
   }
 

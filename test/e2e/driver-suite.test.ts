@@ -4,6 +4,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer, get as httpGet } from 'node:http';
 import { pino } from 'pino';
 import type { Runtime, SandboxSpec } from '../../src/runtime/interface.ts';
 import { LocalRuntime } from '../../src/runtime/local/local-runtime.ts';
@@ -16,7 +17,7 @@ import { waitForHealthy } from '../../src/supervisor/health.ts';
 import { ensureDockerEngine } from '../../src/toolchain/docker-engine.ts';
 import { DEFAULT_IMAGE } from '../../src/config.ts';
 import { OPENCODE_VERSION } from '../../src/toolchain/versions.ts';
-import { removeDataDir, tempDataDir } from '../helpers/gateway-process.ts';
+import { freePort, removeDataDir, tempDataDir } from '../helpers/gateway-process.ts';
 
 const log = pino({ level: 'silent' });
 const template = findTemplate('vscode')!;
@@ -81,6 +82,35 @@ for (const [name, make] of Object.entries(drivers)) {
       await runtime.resume(spec);
       const r = await runtime.exec(spec, { cmd: 'echo after-resume', timeoutMs: 10_000, maxOutputBytes: 1 << 20 });
       assert.equal(r.stdout, 'after-resume\n');
+    });
+
+    test('port endpoints: a server the sandbox runs is dialled; a port it does not hold is refused', { timeout: 60_000 }, async () => {
+      const port = await freePort();
+      const r = await runtime.exec(spec, { cmd: `echo served > p.txt; setsid nohup python3 -m http.server ${port} --bind 0.0.0.0 >/dev/null 2>&1 & sleep 1`, timeoutMs: 10_000, maxOutputBytes: 1 << 20 });
+      assert.equal(r.exitCode, 0, r.stderr);
+      const endpoint = await runtime.portEndpoint!(spec, port);
+      assert.ok('host' in endpoint);
+      const body = await new Promise<string>((resolve, reject) => {
+        httpGet({ host: endpoint.host, port: endpoint.port, path: '/p.txt' }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); }).on('error', reject);
+      });
+      assert.equal(body, 'served\n');
+      // A server outside the sandbox, on the host: never the sandbox's port (local), never reachable (docker).
+      const outside = createServer((_q, res) => res.end('host'));
+      const outsidePort = await freePort();
+      await new Promise<void>((done) => outside.listen(outsidePort, '0.0.0.0', done));
+      try {
+        const dialled = await runtime.portEndpoint!(spec, outsidePort).then(async (e) => {
+          // Docker hands back the container's address: nothing of the host's answers there.
+          return new Promise<string>((resolve) => {
+            httpGet({ host: (e as { host: string }).host, port: outsidePort, path: '/', timeout: 2000 }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); })
+              .on('error', () => resolve('refused')).on('timeout', function (this: { destroy(): void }) { this.destroy(); resolve('refused'); });
+          });
+        }, (err: Error) => err.message);
+        assert.doesNotMatch(dialled, /^host$/, 'a preview never reaches a server outside the sandbox');
+      } finally {
+        outside.close();
+      }
+      await runtime.exec(spec, { cmd: `pkill -f "http.server ${port}" || true`, timeoutMs: 10_000, maxOutputBytes: 1 << 20 });
     });
 
     test('stop keeps the files, start brings it back, remove takes everything', { timeout: 120_000 }, async () => {

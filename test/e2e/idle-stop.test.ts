@@ -40,8 +40,9 @@ test('an idle sandbox stops by itself; opening its IDE starts it again', { timeo
 
   // A browser opening the IDE gets the "starting" page, which turns into the IDE.
   const opening = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { cookie: api.headers.cookie!, accept: 'text/html' } });
-  assert.equal(opening.status, 502);
+  assert.equal(opening.status, 503);
   assert.equal(opening.headers.get('refresh'), '2');
+  assert.equal(opening.headers.get('retry-after'), '2');
   assert.match(await opening.text(), /Starting your workspace/);
   for (let i = 0; i < 100 && state !== 'running'; i++) {
     await new Promise((r) => setTimeout(r, 100));

@@ -60,14 +60,14 @@ test('a missing trailing slash redirects, keeping the query', async () => {
   assert.equal(r.headers.get('location'), `/vscode-proxy/${id}/?folder=/x`);
 });
 
-test('a stopped sandbox answers 502: JSON for programs, a page for browsers; a dead upstream too', async () => {
+test('a stopped sandbox answers 502 to programs; a browser starts it and gets a 503 page that refreshes; a dead upstream is a 502', async () => {
   await api.call('POST', `/api/sandboxes/${id}/stop`);
   const json = await api.call('GET', `/vscode-proxy/${id}/`);
   assert.equal(json.status, 502);
   assert.match(json.body.message, /is stopped: start it/);
   // A browser opening it starts it, and gets a page that refreshes itself until the IDE is there.
   const html = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
-  assert.equal(html.status, 502);
+  assert.equal(html.status, 503);
   assert.match(html.headers.get('content-type')!, /text\/html/);
   assert.equal(html.headers.get('refresh'), '2');
   assert.match(await html.text(), /Starting your workspace/);
