@@ -5,6 +5,7 @@ import type { Store } from '../store/store.ts';
 import type { Config } from '../config.ts';
 import type { ProviderKeys } from './provider-keys.ts';
 import { UsageMeter } from './usage-meter.ts';
+import { monthlyBudget } from './budget.ts';
 
 export const AI_PREFIX = '/ai/';
 /** A prompt with files attached is large; this is far beyond any real one. */
@@ -126,7 +127,7 @@ export class ModelProxy {
       up.on('data', (c: Buffer) => { meter.feed(c, type); res.write(c); });
       up.on('end', () => {
         res.end();
-        this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, status: up.statusCode ?? 502, started, meter });
+        this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, ownKey: found.own, status: up.statusCode ?? 502, started, meter });
       });
       up.on('error', () => res.destroy());
     });
@@ -135,7 +136,7 @@ export class ModelProxy {
       const slow = err.code === 'ETIMEDOUT';
       sendError(res, provider.kind, slow ? 504 : 502, slow ? 'timeout' : 'upstream_unavailable',
         slow ? `model provider "${name}" did not answer within ${ai.upstreamTimeoutSeconds} s` : `model provider "${name}" is unreachable (${err.code ?? err.message}): try again later`);
-      this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, status: slow ? 504 : 502, started, meter });
+      this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, ownKey: found.own, status: slow ? 504 : 502, started, meter });
     });
     // The client went away: the upstream call (and its cost) goes with it.
     res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
@@ -151,20 +152,19 @@ export class ModelProxy {
       return `rate limit: at most ${ai.requestsPerMinute} model calls a minute; wait a moment`;
     }
     if (budgeted && ai.monthlyTokens !== null) {
-      const month = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)).toISOString();
-      const used = this.opts.store.ai.tokensSince(userId, month);
-      if (used >= ai.monthlyTokens) return `monthly token budget used up (${used} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, or wait for next month`;
+      const { usedTokens } = monthlyBudget(this.opts.store, userId, ai.monthlyTokens);
+      if (usedTokens >= ai.monthlyTokens) return `monthly token budget used up (${usedTokens} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, add your own key on your account page, or wait for next month`;
     }
     recent.push(now);
     this.recent.set(userId, recent);
     return undefined;
   }
 
-  private record(o: { userId: number; sandboxID: string; provider: string; model: string | null; status: number; started: number; meter: UsageMeter }): void {
+  private record(o: { userId: number; sandboxID: string; provider: string; model: string | null; ownKey: boolean; status: number; started: number; meter: UsageMeter }): void {
     const { input, output, model } = o.meter.totals();
     this.opts.store.ai.recordUsage({
       at: new Date().toISOString(), userId: o.userId, sandboxID: o.sandboxID, provider: o.provider, model: model ?? o.model,
-      inputTokens: input, outputTokens: output, latencyMs: Date.now() - o.started, status: o.status,
+      inputTokens: input, outputTokens: output, latencyMs: Date.now() - o.started, status: o.status, ownKey: o.ownKey,
     });
   }
 }
