@@ -21,12 +21,12 @@ const DEFAULT_BASE: Record<ProviderConfig['kind'], string | undefined> = {
 };
 
 /** An answer in the shape the caller's SDK reads, so opencode shows the message, not a parse error. */
-function sendError(res: ServerResponse, kind: ProviderConfig['kind'] | undefined, status: number, type: string, message: string): void {
+function sendError(res: ServerResponse, kind: ProviderConfig['kind'] | undefined, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) { res.destroy(); return; }
   const body = kind === 'anthropic'
     ? { type: 'error', error: { type, message } }
     : { error: { message, type, code: type } };
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
 
@@ -82,14 +82,16 @@ export class ModelProxy {
     const found = this.opts.keys.forUser(name, user.id);
     const base = provider.baseUrl ?? DEFAULT_BASE[provider.kind];
     if (!found || !base) {
-      sendError(res, provider.kind, 503, 'not_configured', `no API key for model provider "${name}": an admin must add one (codeyard ai set-key ${name}), or add your own (PUT /api/me/ai-keys/${name})`);
+      // 403, not 503: clients retry a 5xx for a minute or more, and no retry will bring a key.
+      sendError(res, provider.kind, 403, 'not_configured', `no API key for model provider "${name}": an admin must add one (portal: AI; or codeyard ai set-key ${name}), or add your own on your account page`);
       return;
     }
     const key = found.key;
     // A user's own key is theirs to spend: the organisation's monthly budget does not apply to it.
     const limited = this.overLimit(user.id, ai, !found.own);
     if (limited) {
-      sendError(res, provider.kind, 429, 'rate_limit_error', limited);
+      // Retry-After only for the rate limit, which frees up within the minute: a client told to wait for next month would hang.
+      sendError(res, provider.kind, 429, 'rate_limit_error', limited.message, limited.retryAfterSeconds ? { 'retry-after': String(limited.retryAfterSeconds) } : {});
       return;
     }
 
@@ -143,17 +145,18 @@ export class ModelProxy {
     upstream.end(body);
   }
 
-  /** Why this user may not call now, or undefined. */
-  private overLimit(userId: number, ai: Config['ai'], budgeted: boolean): string | undefined {
+  /** Why this user may not call now (and when a retry could work), or undefined. */
+  private overLimit(userId: number, ai: Config['ai'], budgeted: boolean): { message: string; retryAfterSeconds?: number } | undefined {
     const now = Date.now();
     const recent = (this.recent.get(userId) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
     if (recent.length >= ai.requestsPerMinute) {
       this.recent.set(userId, recent);
-      return `rate limit: at most ${ai.requestsPerMinute} model calls a minute; wait a moment`;
+      const retryAfterSeconds = Math.max(1, Math.ceil((recent[0]! + RATE_WINDOW_MS - now) / 1000));
+      return { message: `rate limit: at most ${ai.requestsPerMinute} model calls a minute; try again in ${retryAfterSeconds} s`, retryAfterSeconds };
     }
     if (budgeted && ai.monthlyTokens !== null) {
       const { usedTokens } = monthlyBudget(this.opts.store, userId, ai.monthlyTokens);
-      if (usedTokens >= ai.monthlyTokens) return `monthly token budget used up (${usedTokens} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, add your own key on your account page, or wait for next month`;
+      if (usedTokens >= ai.monthlyTokens) return { message: `monthly token budget used up (${usedTokens} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, add your own key on your account page, or wait for next month` };
     }
     recent.push(now);
     this.recent.set(userId, recent);

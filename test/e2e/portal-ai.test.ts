@@ -139,7 +139,7 @@ test('admin: set a provider key in the portal (stored 0600, never shown), read t
   const after = (await api.call('GET', '/api/ai/keys')).body as { provider: string; set: boolean }[];
   assert.equal(after.find((k) => k.provider === 'fake')!.set, false);
   assert.ok(!readFileSync(keyFile(), 'utf8').includes(ORG_KEY));
-  assert.equal(await modelCall(token, false), 503, 'no key: the proxy refuses');
+  assert.equal(await modelCall(token, false), 403, 'no key: the proxy refuses');
   assert.deepEqual(errors, [], 'the portal logs no errors');
   await page.context().close();
   await api.call('DELETE', `/api/sandboxes/${id}`);

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { fakeProviderConfig, startFakeModelProvider } from '../helpers/fake-model-provider.ts';
 
 const call = (userId: number, at: string, provider: string, model: string, input: number, output: number, ownKey = false) =>
   ({ at, userId, sandboxID: 's1', provider, model, inputTokens: input, outputTokens: output, latencyMs: 5, status: 200, ownKey });
@@ -124,4 +125,38 @@ test('routes: every configured provider with whether it has a key; settings and 
   const bad = await inject(admin, 'GET', '/api/ai/usage/summary?from=yesterday');
   assert.equal(bad.status, 400);
   assert.match(bad.body.message, /^from: /);
+});
+
+test('the proxy: past requestsPerMinute a 429 that says when to retry; a provider with no key a 403 that says who must add one', async () => {
+  const fake = await startFakeModelProvider();
+  const dataDir = mkdtempSync(join(tmpdir(), 'cy-ai-proxy-'));
+  writeFileSync(join(dataDir, 'codeyard.yaml'), fakeProviderConfig(fake.port, ['  requestsPerMinute: 2']));
+  const rt = new FakeRuntime();
+  const proxyGw = await startGateway(loadConfig({ env: {}, flags: { dataDir, port: 0 } }), { runtime: rt, log: pino({ level: 'silent' }), env: {} });
+  try {
+    const cookie = await (async () => {
+      const r = await proxyGw.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'admin', password: readFileSync(join(dataDir, 'initial-admin-password'), 'utf8').trim() } });
+      return String(r.headers['set-cookie']).split(';')[0]!;
+    })();
+    const created = await proxyGw.app.inject({ method: 'POST', url: '/api/sandboxes?wait=true', payload: { templateID: 'vscode', workspace: null }, headers: { cookie } });
+    const { sandboxID } = JSON.parse(created.body);
+    proxyGw.store.ai.setToken(sandboxID, 'cyai_unit-test-token');
+    await proxyGw.app.inject({ method: 'PUT', url: '/api/ai/keys/fake', payload: { key: 'sk-unit-test-key' }, headers: { cookie } });
+    const ask = (provider: string) => fetch(`${proxyGw.url}/ai/${provider}/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer cyai_unit-test-token', 'content-type': 'application/json' }, body: '{"model":"fake-model"}' });
+
+    const noKey = await ask('fakeanthropic');
+    assert.equal(noKey.status, 403);
+    assert.match((await noKey.json()).error.message, /no API key for model provider "fakeanthropic": an admin must add one/);
+    assert.equal((await ask('fake')).status, 200);
+    assert.equal((await ask('fake')).status, 200);
+    const limited = await ask('fake');
+    assert.equal(limited.status, 429);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
+    assert.match((await limited.json()).error.message, /^rate limit: at most 2 model calls a minute; try again in \d+ s$/);
+  } finally {
+    await proxyGw.close();
+    await rt.closeAll();
+    await fake.close();
+  }
 });
