@@ -140,7 +140,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     : undefined;
   const tls = loadTls(config);
   const app = buildApp({
-    ai: modelProxy, providerKeys, aiProviders: () => Object.keys(config.ai.providers), auth, users, sandboxes, workspaces, store,
+    ai: modelProxy, providerKeys, aiConfig: () => config.ai, auth, users, sandboxes, workspaces, store,
     dataDir: config.dataDir, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
     tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, trustProxy: config.trustProxy, baseUrl,
   });

@@ -5,6 +5,7 @@ import type { Store } from '../store/store.ts';
 import type { Config } from '../config.ts';
 import type { ProviderKeys } from './provider-keys.ts';
 import { UsageMeter } from './usage-meter.ts';
+import { monthlyBudget } from './budget.ts';
 
 export const AI_PREFIX = '/ai/';
 /** A prompt with files attached is large; this is far beyond any real one. */
@@ -20,12 +21,12 @@ const DEFAULT_BASE: Record<ProviderConfig['kind'], string | undefined> = {
 };
 
 /** An answer in the shape the caller's SDK reads, so opencode shows the message, not a parse error. */
-function sendError(res: ServerResponse, kind: ProviderConfig['kind'] | undefined, status: number, type: string, message: string): void {
+function sendError(res: ServerResponse, kind: ProviderConfig['kind'] | undefined, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) { res.destroy(); return; }
   const body = kind === 'anthropic'
     ? { type: 'error', error: { type, message } }
     : { error: { message, type, code: type } };
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
 
@@ -81,14 +82,16 @@ export class ModelProxy {
     const found = this.opts.keys.forUser(name, user.id);
     const base = provider.baseUrl ?? DEFAULT_BASE[provider.kind];
     if (!found || !base) {
-      sendError(res, provider.kind, 503, 'not_configured', `no API key for model provider "${name}": an admin must add one (codeyard ai set-key ${name}), or add your own (PUT /api/me/ai-keys/${name})`);
+      // 403, not 503: clients retry a 5xx for a minute or more, and no retry will bring a key.
+      sendError(res, provider.kind, 403, 'not_configured', `no API key for model provider "${name}": an admin must add one (portal: AI; or codeyard ai set-key ${name}), or add your own on your account page`);
       return;
     }
     const key = found.key;
     // A user's own key is theirs to spend: the organisation's monthly budget does not apply to it.
     const limited = this.overLimit(user.id, ai, !found.own);
     if (limited) {
-      sendError(res, provider.kind, 429, 'rate_limit_error', limited);
+      // Retry-After only for the rate limit, which frees up within the minute: a client told to wait for next month would hang.
+      sendError(res, provider.kind, 429, 'rate_limit_error', limited.message, limited.retryAfterSeconds ? { 'retry-after': String(limited.retryAfterSeconds) } : {});
       return;
     }
 
@@ -126,7 +129,7 @@ export class ModelProxy {
       up.on('data', (c: Buffer) => { meter.feed(c, type); res.write(c); });
       up.on('end', () => {
         res.end();
-        this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, status: up.statusCode ?? 502, started, meter });
+        this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, ownKey: found.own, status: up.statusCode ?? 502, started, meter });
       });
       up.on('error', () => res.destroy());
     });
@@ -135,36 +138,36 @@ export class ModelProxy {
       const slow = err.code === 'ETIMEDOUT';
       sendError(res, provider.kind, slow ? 504 : 502, slow ? 'timeout' : 'upstream_unavailable',
         slow ? `model provider "${name}" did not answer within ${ai.upstreamTimeoutSeconds} s` : `model provider "${name}" is unreachable (${err.code ?? err.message}): try again later`);
-      this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, status: slow ? 504 : 502, started, meter });
+      this.record({ userId: user.id, sandboxID: record.sandboxID, provider: name, model, ownKey: found.own, status: slow ? 504 : 502, started, meter });
     });
     // The client went away: the upstream call (and its cost) goes with it.
     res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
     upstream.end(body);
   }
 
-  /** Why this user may not call now, or undefined. */
-  private overLimit(userId: number, ai: Config['ai'], budgeted: boolean): string | undefined {
+  /** Why this user may not call now (and when a retry could work), or undefined. */
+  private overLimit(userId: number, ai: Config['ai'], budgeted: boolean): { message: string; retryAfterSeconds?: number } | undefined {
     const now = Date.now();
     const recent = (this.recent.get(userId) ?? []).filter((t) => now - t < RATE_WINDOW_MS);
     if (recent.length >= ai.requestsPerMinute) {
       this.recent.set(userId, recent);
-      return `rate limit: at most ${ai.requestsPerMinute} model calls a minute; wait a moment`;
+      const retryAfterSeconds = Math.max(1, Math.ceil((recent[0]! + RATE_WINDOW_MS - now) / 1000));
+      return { message: `rate limit: at most ${ai.requestsPerMinute} model calls a minute; try again in ${retryAfterSeconds} s`, retryAfterSeconds };
     }
     if (budgeted && ai.monthlyTokens !== null) {
-      const month = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)).toISOString();
-      const used = this.opts.store.ai.tokensSince(userId, month);
-      if (used >= ai.monthlyTokens) return `monthly token budget used up (${used} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, or wait for next month`;
+      const { usedTokens } = monthlyBudget(this.opts.store, userId, ai.monthlyTokens);
+      if (usedTokens >= ai.monthlyTokens) return { message: `monthly token budget used up (${usedTokens} of ${ai.monthlyTokens} tokens): ask an admin to raise ai.monthlyTokens, add your own key on your account page, or wait for next month` };
     }
     recent.push(now);
     this.recent.set(userId, recent);
     return undefined;
   }
 
-  private record(o: { userId: number; sandboxID: string; provider: string; model: string | null; status: number; started: number; meter: UsageMeter }): void {
+  private record(o: { userId: number; sandboxID: string; provider: string; model: string | null; ownKey: boolean; status: number; started: number; meter: UsageMeter }): void {
     const { input, output, model } = o.meter.totals();
     this.opts.store.ai.recordUsage({
       at: new Date().toISOString(), userId: o.userId, sandboxID: o.sandboxID, provider: o.provider, model: model ?? o.model,
-      inputTokens: input, outputTokens: output, latencyMs: Date.now() - o.started, status: o.status,
+      inputTokens: input, outputTokens: output, latencyMs: Date.now() - o.started, status: o.status, ownKey: o.ownKey,
     });
   }
 }

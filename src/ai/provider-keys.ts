@@ -10,6 +10,16 @@ interface KeyFile {
   users: Record<string, Record<string, string>>;
 }
 
+/** That a provider has a key, and a hint to tell keys apart: never the key. */
+export interface KeyHint {
+  provider: string;
+  /** The key's last four characters; null for a key under 20 characters, where four would give too much away. */
+  hint: string | null;
+}
+
+const HINT_MIN_KEY_LENGTH = 20;
+const hintOf = (key: string) => (key.length >= HINT_MIN_KEY_LENGTH ? `…${key.slice(-4)}` : null);
+
 /**
  * The model providers' API keys: in one file of the data dir, mode 0600,
  * written whole (rename) so a crash never leaves half a file. Only the
@@ -72,14 +82,14 @@ export class ProviderKeys {
     return true;
   }
 
-  /** Which providers have an organisation key (never the keys). */
-  configured(): string[] {
-    return Object.keys(this.read().providers);
+  /** Which providers have an organisation key. */
+  configured(): KeyHint[] {
+    return Object.entries(this.read().providers).map(([provider, key]) => ({ provider, hint: hintOf(key) }));
   }
 
   /** Which providers a user brought a key for. */
-  configuredForUser(userId: number): string[] {
-    return Object.keys(this.read().users[String(userId)] ?? {});
+  configuredForUser(userId: number): KeyHint[] {
+    return Object.entries(this.read().users[String(userId)] ?? {}).map(([provider, key]) => ({ provider, hint: hintOf(key) }));
   }
 
   private write(keys: KeyFile): void {

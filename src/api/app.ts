@@ -23,6 +23,7 @@ import { backupRoutes } from './backup-routes.ts';
 import { hostRoutes } from './host-routes.ts';
 import type { ModelProxy } from '../ai/model-proxy.ts';
 import type { ProviderKeys } from '../ai/provider-keys.ts';
+import type { Config } from '../config.ts';
 import { aiRoutes } from './ai-routes.ts';
 import { portalRoutes } from '../portal/portal-routes.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
@@ -44,8 +45,8 @@ export interface AppDeps {
   /** The model proxy (/ai/…), when set. */
   ai?: ModelProxy;
   providerKeys?: ProviderKeys;
-  /** Provider names under ai.providers. */
-  aiProviders?: () => string[];
+  /** The model proxy's settings (config.ai), read on each call. */
+  aiConfig?: () => Config['ai'];
   /** When set, proxy URLs are piped before fastify sees them (no body buffering). */
   proxy?: SandboxProxy;
   /** Requests for sandbox subdomains (routing.baseDomain), likewise piped before fastify. */
@@ -151,7 +152,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   workspaceRoutes(app, { workspaces: deps.workspaces, store: deps.store, audit: deps.audit });
   backupRoutes(app, { store: deps.store, dataDir: deps.dataDir, log: deps.log, audit: deps.audit, sandboxes: deps.sandboxes, workspaces: deps.workspaces });
   hostRoutes(app, { sandboxes: deps.sandboxes, store: deps.store });
-  if (deps.providerKeys) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit, providers: deps.aiProviders ?? (() => []) });
+  if (deps.providerKeys && deps.aiConfig) aiRoutes(app, { keys: deps.providerKeys, store: deps.store, audit: deps.audit, ai: deps.aiConfig });
   sandboxRoutes(app, { sandboxes: deps.sandboxes, store: deps.store, auth: deps.auth, audit: deps.audit, baseUrl: deps.baseUrl, baseDomain: deps.baseDomain });
   return app;
 }

@@ -1,7 +1,7 @@
 // runtime: docker against the real engine (dockerd, started by `npm test`'s
-// setup) and the real workspace image: the browser path, limits, isolation,
-// and recovery from a killed gateway, a restarted container and a restarted
-// engine.
+// setup) and the real workspace image: the browser path, opencode through the
+// model proxy, limits, isolation, and recovery from a killed gateway, a
+// restarted container and a restarted engine.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { ADMIN_PASSWORD, Api, ROOT, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { FAKE_ANSWER, fakeProviderConfig, OPENAI_USAGE, startFakeModelProvider, type FakeModelProvider } from '../helpers/fake-model-provider.ts';
 import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
 import { dockerClient } from '../../src/runtime/docker/docker-client.ts';
 import { ensureDockerEngine } from '../../src/toolchain/docker-engine.ts';
@@ -25,6 +26,8 @@ let dataDir: string;
 let gw: RunningGateway;
 let api: Api;
 let browser: Browser;
+let fake: FakeModelProvider;
+const REAL_KEY = 'sk-real-provider-key-never-in-a-container';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CONFIG = 'runtime:\n  driver: docker\nsupervisor:\n  backoffSeconds: [0.5]\n  maxFailures: 4\n  checkIntervalMs: 200\n  healthIntervalSeconds: 1\n';
@@ -33,14 +36,18 @@ before(async () => {
   await ensureDockerEngine(docker, () => {});
   await docker.getImage(DEFAULT_IMAGE).inspect().catch(() => { throw new Error(`${DEFAULT_IMAGE} is missing: npm test's setup builds it (codeyard setup --with-test-deps)`); });
   dataDir = tempDataDir();
-  gw = await startGatewayProcess({ dataDir, config: CONFIG });
+  // The fake model provider is on the host's loopback, which containers cannot reach: only the gateway can.
+  fake = await startFakeModelProvider();
+  gw = await startGatewayProcess({ dataDir, config: CONFIG + fakeProviderConfig(fake.port) });
   api = await Api.login(gw.url);
+  assert.equal((await api.call('PUT', '/api/ai/keys/fake', { key: REAL_KEY })).status, 204);
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   await gw?.destroy();
+  await fake?.close();
   for (const c of await docker.listContainers({ all: true, filters: { label: ['codeyard.sandbox'] } })) {
     if ((c.Mounts ?? []).some((m) => m.Source?.startsWith(dataDir))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
   }
@@ -92,6 +99,46 @@ test('VS Code in a container through the proxy: workbench, explorer, terminal', 
   assert.equal((await api.call('DELETE', `/api/sandboxes/${id}`)).status, 204);
   await assert.rejects(container(id), /404|no such container/i);
   assert.ok(existsSync(join(dataDir, 'users/admin/default/workspace/in-container.txt')), 'the persistent workspace outlives the container');
+});
+
+test('opencode in a container answers through the gateway relay; the key never enters the container; usage is recorded', { timeout: 240_000 }, async () => {
+  const id = await create({ workspace: null });
+  const run = await exec(id, 'opencode run "say hi" 2>&1', { timeoutMs: 120_000 });
+  assert.equal(run.exitCode, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, new RegExp(FAKE_ANSWER));
+  const calls = fake.seen.filter((s) => s.path.startsWith('/v1/chat/completions'));
+  assert.ok(calls.length >= 1, 'the fake was called');
+  for (const c of calls) assert.equal(c.auth, `Bearer ${REAL_KEY}`, 'the proxy swapped in the real key');
+
+  // Not in any process's environment or command line: read from the host, every process of the container.
+  const top = await docker.getContainer(`codeyard-${id}`).top({ ps_args: '-o pid' });
+  const pids = (top.Processes as string[][]).map((p) => Number(p[0]));
+  assert.ok(pids.length >= 2, JSON.stringify(top));
+  for (const pid of pids) {
+    for (const what of ['environ', 'cmdline']) {
+      let text = '';
+      try { text = readFileSync(`/proc/${pid}/${what}`, 'utf8'); } catch { /* exited */ }
+      assert.ok(!text.includes(REAL_KEY), `pid ${pid} ${what}`);
+    }
+  }
+  // Nor as the container sees itself: its environment, its processes' environments, its /tmp.
+  const inside = await exec(id, 'env; cat /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n"; ls -a /tmp');
+  assert.ok(!inside.stdout.includes(REAL_KEY), 'the key is visible inside the container');
+  assert.match(inside.stdout, /OPENCODE_CONFIG=/, 'the environment was read');
+  const tmp = await exec(id, `grep -rlsF -e '${REAL_KEY}' /tmp /home/coder /run/codeyard; true`);
+  assert.equal(tmp.stdout, '', 'the key is in files inside the container');
+  // Nor in its files on the host: its home, workspace and run directory (opencode.json holds only the sandbox token).
+  for (const dir of ['home', 'workspace', 'run']) {
+    const grep = spawnSync('grep', ['-rlsF', REAL_KEY, join(dataDir, 'sandboxes', id, dir)], { encoding: 'utf8' });
+    assert.equal(grep.stdout, '', `the key is in files under ${dir}`);
+  }
+  assert.match(readFileSync(join(dataDir, 'sandboxes', id, 'run', 'opencode.json'), 'utf8'), /"apiKey": "cyai_/);
+
+  const usage = (await api.call('GET', '/api/ai/usage')).body.calls as { sandboxID: string; provider: string; inputTokens: number; outputTokens: number; status: number; user: string }[];
+  const mine = usage.filter((c) => c.sandboxID === id);
+  assert.ok(mine.length >= 1, JSON.stringify(usage));
+  for (const c of mine) assert.deepEqual([c.provider, c.user, c.status, c.inputTokens, c.outputTokens], ['fake', 'admin', 200, OPENAI_USAGE.input, OPENAI_USAGE.output]);
+  assert.equal((await api.call('DELETE', `/api/sandboxes/${id}`)).status, 204);
 });
 
 test('limits: memoryMB, cpuCount and pids in the container; a process past memoryMB is killed and the crash classified oom', { timeout: 180_000 }, async () => {

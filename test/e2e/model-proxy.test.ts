@@ -1,59 +1,21 @@
 // The model proxy with the real opencode CLI inside a real sandbox, against a
-// fake model provider written here (OpenAI Chat Completions and Anthropic
-// Messages, streaming and not) that records what it was sent.
+// fake model provider (test/helpers/fake-model-provider.ts: OpenAI Chat
+// Completions and Anthropic Messages, streaming and not) that records what it
+// was sent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Api, ROOT, sandboxProcesses, startGatewayProcess, type RunningGateway } from '../helpers/gateway-process.ts';
+import { fakeProviderConfig, startFakeModelProvider, type FakeModelProvider, type SeenRequest } from '../helpers/fake-model-provider.ts';
 
 const REAL_KEY = 'sk-real-provider-key-never-in-a-sandbox';
 let gw: RunningGateway;
 let api: Api;
-let fake: Server;
-let fakePort: number;
-const seen: { path: string; auth: string | undefined; apiKey: string | undefined; body: string }[] = [];
+let fake: FakeModelProvider;
+let seen: SeenRequest[];
 let sandboxID: string;
-
-/** A provider that answers "Hello from the fake" in whichever format it is asked, and counts tokens it says it used. */
-function startFake(): Promise<void> {
-  fake = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => {
-      seen.push({ path: req.url ?? '', auth: req.headers.authorization, apiKey: req.headers['x-api-key'] as string | undefined, body });
-      const parsed = body ? JSON.parse(body) : {};
-      const big = parsed.model === 'fake-big';
-      const usage = { prompt_tokens: big ? 100_000 : 11, completion_tokens: 4 };
-      if (parsed.model === 'fake-slow') return; // never answers
-      if (req.url?.startsWith('/v1/messages')) {
-        if (parsed.stream) {
-          res.writeHead(200, { 'content-type': 'text/event-stream' });
-          res.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'm1', model: parsed.model, usage: { input_tokens: 21, output_tokens: 1 } } })}\n\n`);
-          res.write(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hello from the fake' } })}\n\n`);
-          res.end(`event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 7 } })}\n\n`);
-        } else {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ id: 'm1', type: 'message', model: parsed.model, content: [{ type: 'text', text: 'Hello from the fake' }], usage: { input_tokens: 21, output_tokens: 7 } }));
-        }
-        return;
-      }
-      if (parsed.stream) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (delta: object, finish: string | null, extra = {}) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: parsed.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
-        res.write(chunk({ role: 'assistant', content: 'Hello from the fake' }, null));
-        res.write(chunk({}, 'stop', { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }));
-        res.end('data: [DONE]\n\n');
-      } else {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: 'c1', object: 'chat.completion', created: 1, model: parsed.model, choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the fake' }, finish_reason: 'stop' }], usage }));
-      }
-    });
-  });
-  return new Promise((r) => fake.listen(0, '127.0.0.1', () => { fakePort = (fake.address() as { port: number }).port; r(); }));
-}
 
 const exec = async (cmd: string, timeoutMs = 60_000) => {
   const r = await api.call('POST', `/api/sandboxes/${sandboxID}/exec`, { cmd, timeoutMs });
@@ -62,27 +24,17 @@ const exec = async (cmd: string, timeoutMs = 60_000) => {
 };
 
 before(async () => {
-  await startFake();
+  fake = await startFakeModelProvider();
+  seen = fake.seen;
   gw = await startGatewayProcess({
-    config: [
-      'ai:',
-      '  providers:',
-      '    fake:',
-      '      kind: openai-compatible',
-      `      baseUrl: http://127.0.0.1:${fakePort}/v1`,
-      '      models: [fake-model, fake-big, fake-slow]',
-      '    fakeanthropic:',
-      '      kind: anthropic',
-      `      baseUrl: http://127.0.0.1:${fakePort}`,
-      '      models: [claude-fake]',
+    config: fakeProviderConfig(fake.port, [
       '    down:',
       '      kind: openai-compatible',
       '      baseUrl: http://127.0.0.1:9/v1',
       '      models: [x]',
-      '  defaultModel: fake/fake-model',
       '  monthlyTokens: 50000',
       '  upstreamTimeoutSeconds: 2',
-    ].join('\n') + '\n',
+    ]),
   });
   api = await Api.login(gw.url);
   for (const provider of ['fake', 'fakeanthropic', 'down']) {
@@ -94,7 +46,7 @@ before(async () => {
 });
 
 after(async () => {
-  fake?.close();
+  await fake?.close();
   await gw?.destroy();
 });
 
@@ -163,7 +115,8 @@ test('a user\'s own key is used for their calls only, outside the shared budget;
   assert.equal((await api.call('PUT', '/api/me/ai-keys/fake', { key: 'sk-admins-own-key-1' })).status, 204);
   assert.equal((await call()).status, 200);
   assert.equal(seen.at(-1)!.auth, 'Bearer sk-admins-own-key-1');
-  assert.deepEqual((await api.call('GET', '/api/me/ai-keys')).body, [{ provider: 'fake', set: true }]);
+  const own = (await api.call('GET', '/api/me/ai-keys')).body as { provider: string; set: boolean }[];
+  assert.deepEqual(own.filter((k) => k.set).map((k) => k.provider), ['fake']);
   assert.equal((await api.call('DELETE', '/api/me/ai-keys/fake')).status, 204);
   assert.equal((await call()).status, 200);
   assert.equal(seen.at(-1)!.auth, `Bearer ${REAL_KEY}`);
@@ -171,10 +124,13 @@ test('a user\'s own key is used for their calls only, outside the shared budget;
   // No key anywhere for a provider: opencode shows the proxy's message, not a stack trace.
   assert.equal((await api.call('DELETE', '/api/ai/keys/down')).status, 204);
   const none = await fetch(`${gw.url}/ai/down/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${base.apiKey}` }, body: '{}' });
-  assert.equal(none.status, 503);
+  assert.equal(none.status, 403);
   assert.match((await none.json()).error.message, /no API key for model provider "down": an admin must add one/);
+  const t0 = Date.now();
   const run = await exec('opencode run -m down/x "hi" 2>&1', 90_000);
   assert.match(run.stdout, /admin must add one/, run.stdout.slice(-600));
+  // Not after a minute of retries: a missing key is not a passing outage.
+  assert.ok(Date.now() - t0 < 30_000, `opencode took ${Date.now() - t0} ms to report it`);
 });
 
 test('past the monthly token budget: 429, and opencode says so', { timeout: 120_000 }, async () => {
@@ -190,7 +146,7 @@ test('past the monthly token budget: 429, and opencode says so', { timeout: 120_
 
 test('keys are for admins, set but never read back; usage is one\'s own', async () => {
   const keys = (await api.call('GET', '/api/ai/keys')).body;
-  const names = keys.map((k: { provider: string }) => k.provider);
+  const names = keys.filter((k: { set: boolean }) => k.set).map((k: { provider: string }) => k.provider);
   assert.ok(names.includes('fake') && names.includes('fakeanthropic'), JSON.stringify(names));
   assert.ok(!JSON.stringify(keys).includes(REAL_KEY));
   assert.equal((await api.call('POST', '/api/users', { username: 'uma', password: 'uma-password-1' })).status, 201);

@@ -52,6 +52,20 @@ export interface Host {
   users: number;
 }
 
+/** A model provider and whether a key is stored for it (never the key; a hint tells keys apart). */
+export interface ProviderKey { provider: string; kind: string | null; configured: boolean; set: boolean; hint: string | null }
+export interface AiSettings {
+  defaultModel: string;
+  requestsPerMinute: number;
+  monthlyTokens: number | null;
+  upstreamTimeoutSeconds: number;
+  providers: { provider: string; kind: string; models: string[] }[];
+}
+export interface UsageTotals { calls: number; inputTokens: number; outputTokens: number }
+export interface UsageRow { user: string; provider: string; model: string | null; calls: number; inputTokens: number; outputTokens: number; ownKeyCalls: number }
+export interface UsageSummary { from: string | null; to: string | null; totals: UsageTotals; rows: UsageRow[] }
+export interface MonthlyBudget { since: string; monthlyTokens: number | null; usedTokens: number; remainingTokens: number | null }
+
 /** One line a person can act on, from the gateway's `{message}`. */
 export class ApiError extends Error {
   readonly status: number;

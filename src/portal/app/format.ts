@@ -26,3 +26,15 @@ export function duration(seconds: number | null): string {
 
 export const TEMPLATE_LABELS: Record<string, string> = { vscode: 'VS Code', browser: 'Browser' };
 export const templateLabel = (id: string) => TEMPLATE_LABELS[id] ?? id;
+
+/** A count with thousands separated: 1 234 567. */
+export const count = (n: number) => n.toLocaleString('en-US').replace(/,/g, '\u2009');
+
+/** "2025-11" for the month `date` falls in (UTC, as budgets are counted). */
+export const monthOf = (date = new Date()) => date.toISOString().slice(0, 7);
+
+/** The instants a month ("2025-11") starts and ends (UTC), as the usage API takes them. */
+export function monthRange(month: string): { from: string; to: string } {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return { from: new Date(Date.UTC(y, m - 1, 1)).toISOString(), to: new Date(Date.UTC(y, m, 1)).toISOString() };
+}

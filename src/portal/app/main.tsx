@@ -10,6 +10,7 @@ import { SandboxDetails } from './pages/sandbox-details.tsx';
 import { Users } from './pages/users.tsx';
 import { Audit } from './pages/audit.tsx';
 import { HostOverview } from './pages/host.tsx';
+import { AiAdmin } from './pages/ai.tsx';
 import { Welcome, WELCOME_SEEN } from './pages/welcome.tsx';
 import { Account } from './pages/account.tsx';
 import { NewSandbox } from './components/new-sandbox.tsx';
@@ -84,6 +85,7 @@ function App() {
             <a href={href.allSandboxes} aria-current={route.page === 'all-sandboxes' ? 'page' : undefined}>All sandboxes</a>
             <a href={href.audit} aria-current={route.page === 'audit' ? 'page' : undefined}>Audit log</a>
             <a href={href.host} aria-current={route.page === 'host' ? 'page' : undefined}>Host</a>
+            <a href={href.ai} aria-current={route.page === 'ai' ? 'page' : undefined}>AI</a>
           </>}
         </nav>
         <div class="me">
@@ -112,6 +114,7 @@ function App() {
             : route.page === 'all-sandboxes' && admin ? <Dashboard title="All sandboxes" path="/api/sandboxes" showOwner onOpen={openSandbox} refreshKey={refreshKey} />
             : route.page === 'audit' && admin ? <Audit />
             : route.page === 'host' && admin ? <HostOverview />
+            : route.page === 'ai' && admin ? <AiAdmin />
             : route.page === 'welcome' && admin ? <Welcome onDone={() => { localStorage.setItem(WELCOME_SEEN, '1'); go(href.home); }} />
             : route.page === 'account' ? <Account me={me} />
             : <Dashboard title="My sandboxes" path="/api/sandboxes" onlyOwner={me.username} onOpen={openSandbox} onNew={() => setCreating(true)} refreshKey={refreshKey} />

@@ -5,12 +5,12 @@ export type Route =
   | { page: 'home' }
   | { page: 'sandbox'; id: string }
   | { page: 'details'; id: string }
-  | { page: 'users' | 'all-sandboxes' | 'audit' | 'host' | 'welcome' | 'account' };
+  | { page: 'users' | 'all-sandboxes' | 'audit' | 'host' | 'ai' | 'welcome' | 'account' };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   if (parts[0] === 's' && parts[1]) return parts[2] === 'details' ? { page: 'details', id: parts[1] } : { page: 'sandbox', id: parts[1] };
-  if (parts[0] === 'admin' && (parts[1] === 'users' || parts[1] === 'sandboxes' || parts[1] === 'audit' || parts[1] === 'host')) {
+  if (parts[0] === 'admin' && (parts[1] === 'users' || parts[1] === 'sandboxes' || parts[1] === 'audit' || parts[1] === 'host' || parts[1] === 'ai')) {
     return { page: parts[1] === 'sandboxes' ? 'all-sandboxes' : parts[1] };
   }
   if (parts[0] === 'welcome' || parts[0] === 'account') return { page: parts[0] };
@@ -25,6 +25,7 @@ export const href = {
   allSandboxes: '#/admin/sandboxes',
   audit: '#/admin/audit',
   host: '#/admin/host',
+  ai: '#/admin/ai',
   welcome: '#/welcome',
   account: '#/account',
 };

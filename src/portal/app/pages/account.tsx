@@ -1,7 +1,10 @@
-import { useState } from 'preact/hooks';
-import { api, type Me } from '../api.ts';
+import { useEffect, useState } from 'preact/hooks';
+import { api, get, type Me, type MonthlyBudget, type UsageSummary } from '../api.ts';
+import { count, monthOf, monthRange } from '../format.ts';
+import { ProviderKeys } from '../components/provider-keys.tsx';
+import { UsageTable } from '../components/usage-table.tsx';
 
-/** Your account: change your password. */
+/** Your account: change your password; your AI usage this month and your own model keys. */
 export function Account(props: { me: Me }) {
   const [oldPassword, setOld] = useState('');
   const [newPassword, setNew] = useState('');
@@ -29,6 +32,37 @@ export function Account(props: { me: Me }) {
         {message && <p class={message.ok ? 'notice' : 'error'} role="status">{message.text}</p>}
         <div class="actions"><button type="submit">Change password</button></div>
       </form>
+      <AiThisMonth />
+      <section class="panel" aria-labelledby="own-keys-title">
+        <h2 id="own-keys-title">Your own model keys</h2>
+        <p class="hint">Optional. A key of your own is used for your calls only, and they do not count against your monthly budget. Nobody can read it back, and your sandboxes never see it.</p>
+        <ProviderKeys own />
+      </section>
+    </section>
+  );
+}
+
+/** What the user has spent this month of the organisation's budget, and on which models. */
+function AiThisMonth() {
+  const [budget, setBudget] = useState<MonthlyBudget | null>(null);
+  const [usage, setUsage] = useState<UsageSummary | null>(null);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    get<MonthlyBudget>('/api/me/ai-budget').then(setBudget, (e) => setError(e.message));
+    get<UsageSummary>(`/api/ai/usage/summary?${new URLSearchParams(monthRange(monthOf()))}`).then(setUsage, (e) => setError(e.message));
+  }, []);
+  return (
+    <section class="panel" aria-labelledby="ai-usage-title">
+      <h2 id="ai-usage-title">AI usage this month</h2>
+      {error && <p class="error" role="alert">{error}</p>}
+      {budget && (budget.monthlyTokens === null
+        ? <p>{count(budget.usedTokens)} tokens used; there is no monthly budget.</p>
+        : <>
+            <meter class="meter" min={0} max={budget.monthlyTokens} value={budget.usedTokens} high={budget.monthlyTokens * 0.8} optimum={0} aria-label="monthly token budget used" />
+            <p>{count(budget.usedTokens)} of {count(budget.monthlyTokens)} tokens used ({count(budget.remainingTokens ?? 0)} left; it renews on {new Date(monthRange(monthOf()).to).toLocaleDateString(undefined, { timeZone: 'UTC', day: 'numeric', month: 'long' })}).
+              {budget.remainingTokens === 0 && <strong> The budget is used up: opencode answers with an error until next month, unless you add a key of your own below.</strong>}</p>
+          </>)}
+      {usage && <UsageTable usage={usage} showUser={false} caption="Your model usage this month" />}
     </section>
   );
 }

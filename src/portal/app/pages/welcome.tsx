@@ -16,8 +16,9 @@ export function Welcome(props: { onDone: () => void }) {
         </li>
         <li>
           <h2>Set a model key for the opencode agent</h2>
-          <p>opencode, the AI coding agent in every VS Code sandbox, needs a model provider key. The gateway keeps it and never hands it to a sandbox.
-            This version does not have the model proxy yet: until it lands, opencode inside a sandbox has no key.</p>
+          <p>opencode, the AI coding agent in every VS Code sandbox, needs a model provider key. The gateway keeps it and never hands it to a sandbox;
+            users get the default model with no setup of their own.</p>
+          <a class="button" href={href.ai}>Set a model key</a>
         </li>
       </ol>
       <button class="secondary" onClick={props.onDone}>Got it, go to my sandboxes</button>
