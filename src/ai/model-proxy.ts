@@ -24,8 +24,8 @@ const DEFAULT_BASE: Record<ProviderConfig['kind'], string | undefined> = {
 function sendError(res: ServerResponse, kind: ProviderConfig['kind'] | undefined, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) { res.destroy(); return; }
   const body = kind === 'anthropic'
-    ? { type: 'error', error: { type, message } }
-    : { error: { message, type, code: type } };
+    ? { type: 'error', error: { type, message, code: type } }
+    : { type: 'error', error: { message, type, code: type } };
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(JSON.stringify(body));
 }
@@ -91,7 +91,10 @@ export class ModelProxy {
     const limited = this.overLimit(user.id, ai, !found.own);
     if (limited) {
       // Retry-After only for the rate limit, which frees up within the minute: a client told to wait for next month would hang.
-      sendError(res, provider.kind, 429, 'rate_limit_error', limited.message, limited.retryAfterSeconds ? { 'retry-after': String(limited.retryAfterSeconds) } : {});
+      // An exhausted budget is `insufficient_quota` (as OpenAI words it) with x-should-retry: false, so clients
+      // (opencode included) report it at once instead of retrying for a minute.
+      if (limited.retryAfterSeconds) sendError(res, provider.kind, 429, 'rate_limit_error', limited.message, { 'retry-after': String(limited.retryAfterSeconds) });
+      else sendError(res, provider.kind, 429, 'insufficient_quota', limited.message, { 'x-should-retry': 'false' });
       return;
     }
 

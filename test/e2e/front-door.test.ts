@@ -106,6 +106,9 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
   const record = (await dan.call('GET', `/api/sandboxes/${id}`)).body;
   assert.equal(record.urls.workspace, `${at('dan')}/`);
   assert.equal(record.urls.preview, `${at(`{port}-${id}`)}/`);
+  // code-server's Ports view offers the same address (its --proxy-domain, and VSCODE_PROXY_URI for the user's tools).
+  const env = await dan.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'echo "$VSCODE_PROXY_URI"; cat /proc/*/cmdline 2>/dev/null | tr "\\0" " " | grep -o -- "--proxy-domain [^ ]*" | head -1' });
+  assert.equal(env.body?.stdout, `https://{{port}}-${id}.${DOMAIN}:${port}/\n--proxy-domain {{port}}-${id}.${DOMAIN}\n`, env.text);
   const devPort = await freePort();
   if (o.viaTerminal) {
     await ide.locator('.explorer-folders-view', { hasText: 'hello.txt' }).waitFor({ timeout: 60_000 });
