@@ -16,7 +16,8 @@ export interface Sandbox {
   restarts: number;
   limits: string;
   error?: string;
-  urls: { ide?: string; cdp?: string; cdpWebSocket?: string };
+  /** workspace and preview only with subdomain routing: the IDE's own origin, and where port {port} is served. */
+  urls: { ide?: string; cdp?: string; cdpWebSocket?: string; workspace?: string; preview?: string };
 }
 
 export interface Crash {

@@ -76,6 +76,8 @@ export function SandboxDetails(props: { id: string; onOpen: (s: Sandbox) => void
             <dt>Last used</dt><dd>{ago(sandbox.lastActivityAt)}</dd>
             <dt>Expires</dt><dd>{sandbox.endAt ? new Date(sandbox.endAt).toLocaleString() : 'never'}</dd>
             {sandbox.urls.ide && <><dt>IDE link</dt><dd><a href={sandbox.urls.ide} target="_blank" rel="noopener">{sandbox.urls.ide}</a></dd></>}
+            {sandbox.urls.workspace && <><dt>Own address</dt><dd><a href={sandbox.urls.workspace} target="_blank" rel="noopener">{sandbox.urls.workspace}</a></dd></>}
+            {sandbox.urls.preview && <><dt>Port previews</dt><dd><code class="wrap">{sandbox.urls.preview}</code></dd></>}
             {sandbox.urls.cdp && <><dt>CDP</dt><dd><code class="wrap">{sandbox.urls.cdp}</code></dd></>}
           </dl>
           {sandbox.error && <><h3>Error</h3><pre class="log">{sandbox.error}</pre></>}
