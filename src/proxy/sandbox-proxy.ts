@@ -175,17 +175,18 @@ export class SandboxProxy {
       route = matchProxyRoute(rest) as ProxyRoute;
     }
     const principal = await this.deps.auth.require(req.headers, route.sandboxID);
-    const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
-    const offered = findTemplate(record.templateID)?.services ?? {};
+    const facts = this.deps.sandboxes.factsFor(principal.user, route.sandboxID);
+    const offered = findTemplate(facts.templateID)?.services ?? {};
     if (!(route.service in offered)) {
       const other = 'ide' in offered ? ideProxyPath(route.sandboxID) : 'cdp' in offered ? cdpProxyPath(route.sandboxID) : undefined;
-      throw new NotFoundError(`sandbox ${route.sandboxID} runs template ${record.templateID}, which has no ${route.service === 'ide' ? 'IDE' : 'CDP endpoint'}${other ? `: use ${other}` : ''}`);
+      throw new NotFoundError(`sandbox ${route.sandboxID} runs template ${facts.templateID}, which has no ${route.service === 'ide' ? 'IDE' : 'CDP endpoint'}${other ? `: use ${other}` : ''}`);
     }
     if (!this.deps.pathPreviews && route.service === 'ide' && /^\/(abs)?proxy\//.test(route.upstreamPath ?? '')) {
       throw new NotFoundError('port previews by path are off on this gateway (routing.pathPreviews): open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain>');
     }
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
+      const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
       // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.
       // Not one in `error`: a page that refreshes would restart a crash loop forever; say why it failed instead.
       if (record.state === 'stopped' && req.method === 'GET' && wantsHtml(req)) {

@@ -47,6 +47,8 @@ export class SubdomainProxy {
   private readonly secureCookie: boolean;
   /** Port endpoints found recently: finding one reads /proc, which an asset-heavy page should not pay per request. */
   private readonly portCache = new Map<string, { endpoint: Endpoint; at: number }>();
+  /** Workspace host → the sandbox serving it (the host names its owner, checked before this is read). */
+  private readonly hostSandbox = new Map<string, string>();
 
   constructor(deps: SubdomainProxyDeps) {
     this.deps = deps;
@@ -128,18 +130,26 @@ export class SubdomainProxy {
 
   private async target(route: Exclude<HostRoute, { kind: 'gateway' | 'unknown' }>, principal: Principal, openIfStopped: boolean): Promise<Target> {
     if (route.kind === 'port') {
-      const record = this.deps.store.sandboxes.get(route.sandboxID);
-      if (!record || record.ownerId !== principal.user.id) throw new NotFoundError(`no sandbox ${route.sandboxID} of yours: port previews open for the sandbox's owner only`);
+      const facts = (() => { try { return this.deps.sandboxes.factsFor(principal.user, route.sandboxID); } catch { return undefined; } })();
+      if (!facts || facts.ownerId !== principal.user.id) throw new NotFoundError(`no sandbox ${route.sandboxID} of yours: port previews open for the sandbox's owner only`);
       return { sandboxID: route.sandboxID, endpoint: await this.portEndpoint(route.sandboxID, route.port), mainService: false };
     }
     if (route.user !== principal.user.username) {
       throw new ForbiddenError(`${route.host} is ${route.user}'s workspace and you are signed in as ${principal.user.username}: open your own (${principal.user.username}.${this.deps.baseDomain})`);
     }
+    // Every asset of the workbench comes this way: the sandbox found for this host last time, while it runs, is the answer.
+    const known = this.hostSandbox.get(route.host);
+    const knownEndpoint = known && this.deps.sandboxes.endpoint(known, 'ide');
+    if (knownEndpoint) return { sandboxID: known!, endpoint: knownEndpoint, mainService: true };
     const workspace = this.workspaceName(principal, route.workspace);
     // Only a browser opening the page starts or creates anything; assets and sockets wait for it.
     const record = openIfStopped ? await this.deps.sandboxes.openWorkspace(principal.user, workspace) : this.runningOn(principal, workspace);
     const endpoint = this.deps.sandboxes.endpoint(record.sandboxID, 'ide');
-    if (endpoint) return { sandboxID: record.sandboxID, endpoint, mainService: true };
+    if (endpoint) {
+      if (this.hostSandbox.size > 10_000) this.hostSandbox.clear();
+      this.hostSandbox.set(route.host, record.sandboxID);
+      return { sandboxID: record.sandboxID, endpoint, mainService: true };
+    }
     if (record.state === 'error') {
       throw new UpstreamUnavailableError(`your workspace's sandbox ${record.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
         `See its log and start it again from the portal (${this.deps.publicUrl}/#/s/${record.sandboxID}/details)`);

@@ -124,6 +124,8 @@ export class SandboxService {
   private reconcileRetry: NodeJS.Timeout | undefined;
   /** Every sandbox's progress, as it happens; one listener per open event stream. */
   readonly progress = new EventEmitter<{ progress: [ProgressEvent] }>();
+  /** Owner and template per sandbox, as the proxy reads them (see factsFor). */
+  private readonly facts = new Map<string, { ownerId: number; templateID: string }>();
 
   constructor(opts: SandboxServiceOptions) {
     this.opts = opts;
@@ -186,6 +188,23 @@ export class SandboxService {
     return record;
   }
 
+  /**
+   * getFor for the proxy's every request: who owns a sandbox and what it runs never
+   * change, so after the first look they come from memory, not the store.
+   */
+  factsFor(user: User, sandboxID: string): { ownerId: number; templateID: string } {
+    let facts = this.facts.get(sandboxID);
+    if (!facts) {
+      const record = this.getFor(user, sandboxID);
+      facts = { ownerId: record.ownerId, templateID: record.templateID };
+      if (this.facts.size > 100_000) this.facts.clear();
+      this.facts.set(sandboxID, facts);
+    } else if (facts.ownerId !== user.id && user.role !== 'admin') {
+      throw new ForbiddenError('you do not have access to this sandbox');
+    }
+    return facts;
+  }
+
   listFor(user: User): SandboxRecord[] {
     return this.opts.store.sandboxes.list(user.role === 'admin' ? undefined : user.id);
   }
@@ -228,6 +247,7 @@ export class SandboxService {
     await this.serialize(sandboxID, async () => {
       await this.bringDown(sandboxID, 'remove');
       this.opts.store.sandboxes.delete(sandboxID);
+      this.facts.delete(sandboxID);
     });
     this.opts.log.info({ sandboxID, by: user.username }, 'sandbox deleted');
     this.report(sandboxID, 'deleted', 'sandbox deleted');
@@ -680,6 +700,7 @@ export class SandboxService {
         await this.bringDown(record.sandboxID, action === 'delete' ? 'remove' : 'stop');
         if (action === 'delete') {
           this.opts.store.sandboxes.delete(record.sandboxID);
+          this.facts.delete(record.sandboxID);
           this.report(record.sandboxID, 'deleted', 'timeout reached: deleted');
         }
       }).catch((err) => {
