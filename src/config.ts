@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import proxyAddr from '@fastify/proxy-addr';
 import { InvalidInputError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -18,7 +19,7 @@ const ConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'codeyard')),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Public base URL used in links the API hands out; derived from host:port when unset. */
-  publicUrl: z.url().optional(),
+  publicUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. https://code.example.com' }).optional(),
   /**
    * Which peers may set X-Forwarded-* (client IP, host, protocol): false (nobody,
    * the default), true (a proxy on this machine: loopback), or addresses/CIDRs,
@@ -191,6 +192,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const config = parsed.data;
   config.dataDir = resolve(config.dataDir);
   if (config.tls.cert) { config.tls.cert = resolve(config.tls.cert); config.tls.key = resolve(config.tls.key!); }
+  if (!config.tls.cert && (config.tls.hstsSeconds > 0 || config.tls.redirectHttpPort !== undefined)) {
+    throw new InvalidInputError('config keys "tls.hstsSeconds" and "tls.redirectHttpPort" need tls.cert and tls.key (the gateway\'s own HTTPS); behind nginx, set HSTS and the redirect there');
+  }
+  if (config.trustProxy) {
+    try { proxyAddr.compile(config.trustProxy.split(',').map((a) => a.trim())); } catch (err) {
+      throw new InvalidInputError(`config key "trustProxy": ${(err as Error).message}; use true (loopback), addresses or CIDRs separated by commas, e.g. "10.0.0.5, 10.0.1.0/24"`);
+    }
+  }
   if (config.routing.baseDomain && config.publicUrl && new URL(config.publicUrl).hostname !== config.routing.baseDomain) {
     throw new InvalidInputError(`config key "routing.baseDomain": ${config.routing.baseDomain} must be the public URL's host (${new URL(config.publicUrl).hostname}): the portal and API live at the base domain itself`);
   }

@@ -24,6 +24,7 @@ import { dockerClient } from './runtime/docker/docker-client.ts';
 import type { Runtime } from './runtime/interface.ts';
 import { SandboxProxy } from './proxy/sandbox-proxy.ts';
 import { SubdomainProxy } from './proxy/subdomain-proxy.ts';
+import { hostName, matchHostRoute } from './proxy/host-route.ts';
 import { ProxyPipe } from './proxy/proxy-pipe.ts';
 import { TrustedProxies } from './proxy/trusted-proxies.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
@@ -148,6 +149,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let redirectServer: HttpServer | undefined;
   const reloadTls = () => {
     // New connections get the new certificate; open ones keep theirs (nothing is dropped).
+    if (!tls) { log.info('SIGHUP: nothing to reload (no tls.cert); the configuration is read at start'); return; }
     try {
       const fresh = loadTls(config);
       if (fresh) (app.server as unknown as HttpsServer).setSecureContext(fresh);
@@ -160,7 +162,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     listenPort = port;
-    if (tls) process.on('SIGHUP', reloadTls);
+    // Handled even without TLS: an unhandled SIGHUP (systemctl reload) would end the process.
+    process.on('SIGHUP', reloadTls);
     if (tls && config.tls.redirectHttpPort !== undefined) redirectServer = await listenRedirect(config, baseUrl, log);
   } else {
     await app.ready();
@@ -260,9 +263,10 @@ function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
 async function listenRedirect(config: Config, baseUrl: () => string, log: Logger): Promise<HttpServer> {
   const server = createHttpServer((req, res) => {
     const base = new URL(baseUrl());
-    const host = (req.headers.host ?? base.host).replace(/:\d+$/, '');
+    const host = hostName(req.headers.host ?? base.host);
     // Only names this gateway serves: a redirect must not send anyone elsewhere.
-    const known = host === base.hostname || (config.routing.baseDomain !== undefined && host.endsWith(`.${config.routing.baseDomain}`));
+    const route = matchHostRoute(host, config.routing.baseDomain);
+    const known = host === base.hostname || route.kind === 'workspace' || route.kind === 'port';
     res.writeHead(301, { location: `https://${known ? host : base.hostname}${base.port ? `:${base.port}` : ''}${req.url ?? '/'}` });
     res.end();
   });

@@ -31,6 +31,8 @@ import type { SubdomainProxy } from '../proxy/subdomain-proxy.ts';
 import type { TrustedProxies } from '../proxy/trusted-proxies.ts';
 import type { GatewayMetrics, RequestArea } from '../metrics/gateway-metrics.ts';
 import { frontDoorRoutes } from './front-door-routes.ts';
+import { isServedHost } from '../proxy/host-route.ts';
+import { sendProxyError } from '../proxy/error-page.ts';
 
 export interface AppDeps {
   auth: AuthService;
@@ -81,6 +83,9 @@ const SECURITY_HEADERS = {
 
 /** The HTTP surface: JSON API via fastify, proxy URLs straight to the sandbox proxy. */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const publicHost = () => new URL(deps.baseUrl()).host;
+  // The Host as the client sent it (a trusted proxy's X-Forwarded-Host first).
+  const servedHost = (req: IncomingMessage) => isServedHost(deps.proxies.host(req), new URL(deps.baseUrl()).hostname, deps.baseDomain);
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -95,6 +100,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       // Subdomains first (their paths are the sandbox's own), then model calls from sandboxes (a sandbox
       // token, not a gateway credential: never fastify's auth), then path-routed sandboxes, then fastify.
       const dispatch = (req: IncomingMessage, res: ServerResponse): RequestArea => {
+        if (!servedHost(req)) {
+          sendProxyError(req, res, 421, 'misdirected', `this gateway serves ${publicHost()}${deps.baseDomain ? ` and *.${deps.baseDomain}` : ''}, not ${String(req.headers.host).slice(0, 100)}`);
+          return 'other';
+        }
         if (deps.subdomains?.handleRequest(req, res)) return 'subdomain';
         if (deps.ai?.handleRequest(req, res)) return 'ai';
         if (deps.proxy?.handleRequest(req, res)) return 'proxy';
@@ -107,6 +116,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         ? createHttpsServer({ requestTimeout: 0, cert: deps.tls.cert, key: deps.tls.key }, route)
         : createServer({ requestTimeout: 0 }, route);
       server.on('upgrade', (req, socket, head) => {
+        if (!servedHost(req)) { socket.destroy(); return; }
         if (deps.subdomains?.handleUpgrade(req, socket, head)) return;
         if (!deps.proxy?.handleUpgrade(req, socket, head)) socket.destroy();
       });
@@ -116,7 +126,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.register(fastifyCookie);
   installErrorHandler(app);
-  const publicHost = () => new URL(deps.baseUrl()).host;
 
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS);

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -28,18 +29,23 @@ export interface FrontDoorDeps {
 
 /** Health for load balancers, metrics for Prometheus, and the login hand-off to subdomains. */
 export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void {
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async (request, reply) => {
     const problems: string[] = [];
     try { deps.store.db.prepare('SELECT 1').get(); } catch (err) { problems.push(`store: ${(err as Error).message}`); }
     try { await deps.sandboxes.assertRuntimeAvailable(); } catch (err) { problems.push(`runtime: ${(err as Error).message}`); }
     reply.header('cache-control', 'no-store');
-    if (problems.length > 0) return reply.status(503).send({ status: 'unavailable', problems });
+    if (problems.length > 0) {
+      // Anyone may ask; only the log (and loopback callers) get the details, which name paths and sockets.
+      request.log.warn({ problems }, 'not ready');
+      const detailed = isLoopback(deps.proxies.clientIp(request.raw));
+      return reply.status(503).send({ status: 'unavailable', problems: detailed ? problems : problems.map((p) => `${p.split(':')[0]}: unavailable (details in the gateway log)`) });
+    }
     return { status: 'ready' };
   });
 
   app.get('/metrics', async (request, reply) => {
     if (deps.metricsToken) {
-      if (request.headers.authorization !== `Bearer ${deps.metricsToken}`) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
+      if (!sameSecret(request.headers.authorization ?? '', `Bearer ${deps.metricsToken}`)) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
     } else if (!isLoopback(deps.proxies.clientIp(request.raw))) {
       throw new ForbiddenError('GET /metrics answers loopback clients only: scrape from this machine, or set metrics.token (CODEYARD_METRICS_TOKEN)');
     }
@@ -83,6 +89,12 @@ function htmlError(request: FastifyRequest, reply: FastifyReply, err: unknown): 
   reply.hijack();
   sendProxyError(request.raw, reply.raw, err.status, err.kind, err.message);
   return reply;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function isLoopback(ip: string): boolean {

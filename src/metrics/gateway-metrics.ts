@@ -4,7 +4,7 @@ import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { ProxyPipe } from '../proxy/proxy-pipe.ts';
 
 /** Which part of the gateway answered: a bounded label, never a URL. */
-export type RequestArea = 'api' | 'portal' | 'proxy' | 'subdomain' | 'ai' | 'health';
+export type RequestArea = 'api' | 'portal' | 'proxy' | 'subdomain' | 'ai' | 'health' | 'other';
 
 /**
  * The front door's Prometheus metrics. Counters are bumped where things happen
@@ -20,7 +20,7 @@ export class GatewayMetrics {
 
   constructor(deps: { store: Store; sandboxes: SandboxService; pipe: () => ProxyPipe | undefined }) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'codeyard_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'codeyard_' });
     this.requests = new Counter({ name: 'codeyard_http_requests_total', help: 'HTTP requests answered, by part of the gateway and status code', labelNames: ['area', 'code'], registers });
     this.proxyBytes = new Counter({ name: 'codeyard_proxy_bytes_total', help: 'Bytes proxied to (in) and from (out) each sandbox, HTTP bodies and WebSocket traffic', labelNames: ['sandbox', 'direction'], registers });
     this.starts = new Histogram({ name: 'codeyard_sandbox_start_seconds', help: 'From start to healthy, per sandbox start', buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120], registers });

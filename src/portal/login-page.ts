@@ -33,7 +33,9 @@ export function safeNext(next: unknown): string {
   const base = 'http://gateway.invalid';
   let url: URL;
   try { url = new URL(next, base); } catch { return AFTER_LOGIN; }
-  return url.origin === base ? url.pathname + url.search + url.hash : AFTER_LOGIN;
+  const path = url.pathname + url.search + url.hash;
+  // "/.//evil.com" normalises to "//evil.com": a browser reads that as another host.
+  return url.origin === base && !path.startsWith('//') ? path : AFTER_LOGIN;
 }
 
 export function loginPage(next: string, done: boolean): string {

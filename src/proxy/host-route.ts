@@ -20,7 +20,21 @@ export function hostName(hostHeader: string | undefined): string {
   const h = (hostHeader ?? '').trim().toLowerCase();
   if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
   const colon = h.lastIndexOf(':');
-  return colon >= 0 ? h.slice(0, colon) : h;
+  // "dan.code.example.com." is the same name, fully qualified.
+  return (colon >= 0 ? h.slice(0, colon) : h).replace(/\.$/, '');
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/**
+ * Whether the gateway answers to this Host at all: its public name, names under the
+ * base domain, IP literals and localhost (health checks, direct access). Any other
+ * name is a DNS-rebinding attempt or a misrouted request.
+ */
+export function isServedHost(hostHeader: string | undefined, publicHostname: string, baseDomain: string | undefined): boolean {
+  const host = hostName(hostHeader);
+  if (host === '' || host === 'localhost' || host === publicHostname || IPV4.test(host) || host.startsWith('[')) return true;
+  return baseDomain !== undefined && (host === baseDomain || host.endsWith(`.${baseDomain}`));
 }
 
 /**

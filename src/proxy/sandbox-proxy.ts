@@ -102,7 +102,9 @@ export class SandboxProxy {
     const preview = service === 'ide' ? portPreview(upstreamPath) : undefined;
     if (preview) {
       if (preview.path !== undefined) req.url = preview.path;
-      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false });
+      // The app's cookies stay under its own preview path, not on the gateway's whole origin.
+      const cookiePath = `${prefix}${preview.path === undefined ? 'absproxy' : 'proxy'}/${preview.port}/`;
+      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false, cookiePath });
       return;
     }
     req.url = upstreamPath;

@@ -79,7 +79,10 @@ export class SubdomainProxy {
       if (route.kind === 'unknown') throw new NotFoundError(`no workspace or port is served at ${route.host}`);
       // Cookies ride along with any page's WebSocket: only this origin's own pages may open one.
       const origin = req.headers.origin;
-      if (origin !== undefined && !originMatches(origin, [req.headers.host])) throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
+      // With an https public URL, an http page of the same name is another origin too.
+      if (origin !== undefined && (!originMatches(origin, [req.headers.host]) || (this.secureCookie && !origin.startsWith('https:')))) {
+        throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
+      }
       const principal = this.deps.auth.requireForHost(req.headers, route.host);
       const target = await this.target(route, principal, false);
       stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));

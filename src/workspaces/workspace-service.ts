@@ -53,14 +53,24 @@ export class WorkspaceService {
 
   create(owner: User, name: string): WorkspaceView {
     checkName(name, 'name');
-    if (this.store.workspaces.byName(owner.id, name)) throw new ConflictError(`workspace ${name} already exists for ${owner.username}`);
+    const clash = this.sameNameIgnoringCase(owner, name);
+    if (clash) throw new ConflictError(`workspace ${clash} already exists for ${owner.username}${clash === name ? '' : ` (names differ only in case: both would be ${name.toLowerCase()}--${owner.username}.<domain>)`}`);
     return this.view(this.insert(owner, name), owner);
+  }
+
+  /** An existing workspace whose name equals `name` but for case: subdomains are lowercase, so two such names would share one. */
+  private sameNameIgnoringCase(owner: User, name: string): string | undefined {
+    return this.store.workspaces.list(owner.id).find((w) => w.name.toLowerCase() === name.toLowerCase())?.name;
   }
 
   /** The named workspace, created on first use (so `default` needs no set-up). */
   ensure(owner: User, name: string): WorkspaceRecord {
     checkName(name, 'workspace');
-    return this.store.workspaces.byName(owner.id, name) ?? this.insert(owner, name);
+    const found = this.store.workspaces.byName(owner.id, name);
+    if (found) return found;
+    const clash = this.sameNameIgnoringCase(owner, name);
+    if (clash) throw new ConflictError(`workspace: ${owner.username} has a workspace named ${clash}; names may not differ only in case (use ${clash})`);
+    return this.insert(owner, name);
   }
 
   /** Renames it, on disk too; a running sandbox keeps its files (the mount follows the directory). */
@@ -68,7 +78,8 @@ export class WorkspaceService {
     checkName(newName, 'name');
     const record = this.mustGet(owner, name);
     if (newName === name) return this.view(record, owner);
-    if (this.store.workspaces.byName(owner.id, newName)) throw new ConflictError(`name: workspace ${newName} already exists for ${owner.username}; pick another name`);
+    const clash = this.sameNameIgnoringCase(owner, newName);
+    if (clash && clash !== name) throw new ConflictError(`name: workspace ${clash} already exists for ${owner.username}${clash === newName ? '' : ' (names may differ only in more than case)'}; pick another name`);
     const from = workspaceDirs(this.dataDir, { owner: owner.username, name }).base;
     const to = workspaceDirs(this.dataDir, { owner: owner.username, name: newName }).base;
     if (existsSync(to)) throw new ConflictError(`name: ${to} already exists on disk (left over from an earlier workspace?); move it away or pick another name`);

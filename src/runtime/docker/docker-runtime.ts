@@ -394,10 +394,13 @@ export class DockerRuntime implements Runtime {
   }
 }
 
+const PING_TIMEOUT_MS = 5_000;
+
 /** For `doctor` and the gateway's start: is the engine there, and the image? */
 export async function checkDockerReady(docker: Docker, where: string, image: string): Promise<string | undefined> {
   try {
-    await docker.ping();
+    // An engine that accepts the connection and never answers must not hang the gateway's start.
+    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS).unref())]);
   } catch (err) {
     return engineError(err, where, 'checking it answers').message;
   }
