@@ -9,6 +9,7 @@ import { Store } from './store/store.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { bootstrapAdmin } from './auth/bootstrap-admin.ts';
 import { IdeTokens, loadOrCreateSecret } from './auth/ide-tokens.ts';
+import { cookieNames } from './auth/cookies.ts';
 import { UserService } from './auth/user-service.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { SandboxService } from './sandboxes/sandbox-service.ts';
@@ -67,6 +68,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     sessionIdleMs: config.auth.sessionIdleHours * 3600_000,
     ideTokenTtlSeconds: config.auth.ideTokenTtlSeconds,
     throttle: { windowMs: config.auth.loginWindowSeconds * 1000, freeFailures: config.auth.loginFreeFailures, baseDelayMs: config.auth.loginBaseDelayMs },
+    cookies: cookieNames(publicBaseUrl(config).startsWith('https:')),
   });
   await bootstrapAdmin({ store, auth, dataDir: config.dataDir, log, envPassword: env.CODEYARD_ADMIN_PASSWORD });
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { UserService } from '../auth/user-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { IDE_SESSION_COOKIE, SESSION_COOKIE } from '../auth/cookies.ts';
+import { IDE_SESSION_COOKIE } from '../auth/cookies.ts';
 import { CodeyardError, RateLimitedError } from '../errors.ts';
 import { parseInput } from './validation.ts';
 import { principalOf } from './principal.ts';
@@ -29,7 +29,7 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
    * cookies it holds for the user's sandboxes (each lives on its sandbox's path).
    */
   const clearBrowserSessions = (reply: FastifyReply, userId: number) => {
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    reply.clearCookie(auth.cookies.session, { path: '/', secure: auth.cookies.session.startsWith('__Host-') });
     for (const s of store.sandboxes.list(userId)) reply.clearCookie(IDE_SESSION_COOKIE, { path: ideProxyPath(s.sandboxID) });
   };
 
@@ -38,7 +38,7 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
     try {
       const { user, sessionToken, expiresAt } = await auth.login(username, password, request.ip);
       audit.record({ actor: user.username, ip: request.ip, action: 'auth.login', target: user.username });
-      reply.setCookie(SESSION_COOKIE, sessionToken, {
+      reply.setCookie(auth.cookies.session, sessionToken, {
         path: '/', httpOnly: true, sameSite: 'lax', secure: deps.secureCookies === true || request.protocol === 'https', expires: expiresAt,
       });
       return { username: user.username, role: user.role };
@@ -54,7 +54,7 @@ export function authRoutes(app: FastifyInstance, deps: { auth: AuthService; user
 
   app.post('/api/auth/logout', async (request, reply) => {
     const { user } = principalOf(request);
-    const token = request.cookies[SESSION_COOKIE];
+    const token = request.cookies[auth.cookies.session];
     if (token) auth.logout(token);
     clearBrowserSessions(reply, user.id);
     audit.record({ actor: user.username, ip: request.ip, action: 'auth.logout', target: user.username });

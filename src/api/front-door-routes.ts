@@ -58,13 +58,15 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
    * sends everyone else to /login first) and allowed there: back it goes with a
    * one-time token that the subdomain trades for a cookie of its own.
    */
-  app.get<{ Querystring: { host?: string; next?: string } }>('/auth/handoff', async (request, reply) => {
+  app.get<{ Querystring: { host?: string; next?: string; state?: string } }>('/auth/handoff', async (request, reply) => {
     try {
       if (!deps.baseDomain) throw new NotFoundError('subdomain routing is off (routing.baseDomain is not set)');
       const route = matchHostRoute(request.query.host, deps.baseDomain);
       if (route.kind !== 'workspace' && route.kind !== 'port') throw new InvalidInputError(`host: ${String(request.query.host).slice(0, 100)} is not a workspace or port address under ${deps.baseDomain}`);
       const principal = principalOf(request);
       if (principal.via !== 'session') throw new ForbiddenError('only a browser session can sign in to a subdomain');
+      const state = request.query.state;
+      if (typeof state !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(state)) throw new InvalidInputError(`state: missing or malformed; open ${route.host} itself, which sends you here`);
       const user = principal.user;
       if (route.kind === 'workspace' && route.user !== user.username) {
         throw new ForbiddenError(`${route.host} is ${route.user}'s workspace and you are signed in as ${user.username}: open your own (${user.username}.${deps.baseDomain})`);
@@ -72,7 +74,7 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
       if (route.kind === 'port' && deps.store.sandboxes.get(route.sandboxID)?.ownerId !== user.id) {
         throw new ForbiddenError(`sandbox ${route.sandboxID} is not yours: port previews open for the sandbox's owner only`);
       }
-      const token = await deps.auth.issueHandoff(user, route.host);
+      const token = await deps.auth.issueHandoff(principal, route.host, state);
       deps.audit.record({ actor: user.username, ip: deps.proxies.clientIp(request.raw) || null, action: 'subdomain.handoff', target: route.host });
       const base = new URL(deps.publicUrl());
       const target = `${base.protocol}//${route.host}${base.port ? `:${base.port}` : ''}${HANDOFF_PATH}?token=${encodeURIComponent(token)}&next=${encodeURIComponent(safeNext(request.query.next ?? '/'))}`;

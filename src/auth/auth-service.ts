@@ -6,7 +6,7 @@ import type { ApiKeyRecord } from '../store/api-keys.ts';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from '../errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { randomToken, tokenHash } from './secrets.ts';
-import { IDE_SESSION_COOKIE, readCookie, readCookies, SESSION_COOKIE, SUBDOMAIN_SESSION_COOKIE } from './cookies.ts';
+import { cookieNames, IDE_SESSION_COOKIE, readCookie, readCookies, type CookieNames } from './cookies.ts';
 import { HandoffTokens } from './handoff-tokens.ts';
 import type { SessionRecord } from '../store/sessions.ts';
 import { IdeTokens, looksLikeJwt, type IdeTokenClaims } from './ide-tokens.ts';
@@ -24,6 +24,8 @@ export interface Principal {
 }
 
 export interface AuthOptions {
+  /** Cookie names; the __Host- ones (HTTPS) cannot be planted by a sibling subdomain. Default: cookieNames(false). */
+  cookies?: CookieNames;
   sessionTtlMs: number;
   sessionIdleMs: number;
   ideTokenTtlSeconds: number;
@@ -67,6 +69,11 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     this.throttle = new LoginThrottle(opts.throttle);
     this.handoffs = handoffs ?? new HandoffTokens(tokens.secretForHandoffs());
     this.on('revoked', () => this.cache.clear());
+  }
+
+  /** The names of the gateway's cookies on this deployment. */
+  get cookies(): CookieNames {
+    return this.opts.cookies ?? cookieNames(false);
   }
 
   get ideTokenTtlSeconds(): number {
@@ -118,10 +125,12 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     return ok;
   }
 
+  /** Ends the session, and those it handed to subdomains, with their open connections. */
   logout(sessionToken: string): void {
     const hash = tokenHash(sessionToken);
     this.store.sessions.delete(hash);
     this.emit('revoked', { sessionHash: hash });
+    for (const child of this.store.sessions.deleteChildren(hash)) this.emit('revoked', { sessionHash: child });
   }
 
   /** Ends all of a user's sessions (but `keepSessionHash`) and cuts their open connections. */
@@ -176,7 +185,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
    */
   async require(headers: IncomingHttpHeaders, sandboxID?: string): Promise<Principal> {
     // Every value, not the first: a page cannot shadow the real session by planting a cookie on a longer path.
-    for (const value of readCookies(headers.cookie, SESSION_COOKIE)) {
+    for (const value of readCookies(headers.cookie, this.cookies.session)) {
       const session = this.fromSessionCookie(value, null);
       if (session) return session;
     }
@@ -196,7 +205,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
       throw new UnauthorizedError('an IDE link opens its sandbox\'s IDE only; use an API key or a session for the API');
     }
     if (key) throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
-    if (readCookie(headers.cookie, SESSION_COOKIE)) throw new UnauthorizedError('your session has expired or was ended: log in again (/login)');
+    if (readCookie(headers.cookie, this.cookies.session)) throw new UnauthorizedError('your session has expired or was ended: log in again (/login)');
     throw new UnauthorizedError();
   }
 
@@ -212,18 +221,22 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
   }
 
   /** A one-time, minute-long token that carries a logged-in user over to one subdomain (the base domain's cookie cannot go there). */
-  issueHandoff(user: User, host: string): Promise<string> {
-    return this.handoffs.issue(user, host);
+  issueHandoff(principal: Principal, host: string, stateDigest: string): Promise<string> {
+    if (!principal.sessionHash) throw new ForbiddenError('only a browser session can sign in to a subdomain');
+    return this.handoffs.issue(principal.user, host, principal.sessionHash, stateDigest);
   }
 
   /** Spends a hand-off token on the host it names: a session for that host alone, ending when the base session would. */
-  async redeemHandoff(token: string, host: string): Promise<{ principal: Principal; sessionToken: string }> {
-    const claims = await this.handoffs.verify(token, host);
+  async redeemHandoff(token: string, host: string, state: string | undefined): Promise<{ principal: Principal; sessionToken: string }> {
+    const claims = await this.handoffs.verify(token, host, state);
     const user = this.activeUser(claims.uid);
     if (!user || user.username !== claims.sub) throw new UnauthorizedError('this sign-in link was revoked: log in again');
+    // It lives no longer than the session that handed it over, and ends with it.
+    const parent = this.store.sessions.get(claims.sid);
+    if (!parent || parent.userId !== user.id || Date.parse(parent.expiresAt) <= Date.now()) throw new UnauthorizedError('the session that made this sign-in link has ended: log in again');
     if (!this.store.sessions.redeem(claims.jti, new Date(claims.exp * 1000))) throw new UnauthorizedError('this sign-in link was already used: open the address again to get a new one');
     const sessionToken = randomToken();
-    this.store.sessions.create(tokenHash(sessionToken), user.id, new Date(Date.now() + this.opts.sessionTtlMs), { host });
+    this.store.sessions.create(tokenHash(sessionToken), user.id, new Date(parent.expiresAt), { host, parentHash: claims.sid });
     return { principal: { user, via: 'subdomain-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
   }
 
@@ -233,7 +246,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
    * (its cookie is not sent here) nor another subdomain's.
    */
   requireForHost(headers: IncomingHttpHeaders, host: string): Principal {
-    for (const value of readCookies(headers.cookie, SUBDOMAIN_SESSION_COOKIE)) {
+    for (const value of readCookies(headers.cookie, this.cookies.subdomain)) {
       const found = this.session(value);
       if (found && found.session.host === host) {
         return { user: found.user, via: 'subdomain-session', sessionHash: found.hash };

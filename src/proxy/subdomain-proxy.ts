@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.ts';
 import type { AuthService, Principal } from '../auth/auth-service.ts';
-import { SUBDOMAIN_SESSION_COOKIE } from '../auth/cookies.ts';
+import { readCookie } from '../auth/cookies.ts';
+import { randomToken } from '../auth/secrets.ts';
+import { stateHash } from '../auth/handoff-tokens.ts';
 import { originMatches } from '../auth/origin.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Store } from '../store/store.ts';
@@ -61,9 +63,11 @@ export class SubdomainProxy {
     this.serve(req, res, route).catch((err) => {
       const e = this.asCodeyardError(err);
       if (e instanceof UnauthorizedError && req.method === 'GET' && wantsHtml(req)) {
-        // Not signed in here yet: the base domain knows who this is (or asks them to log in), then hands back a token.
-        const back = `${this.deps.publicUrl}/auth/handoff?host=${encodeURIComponent((route as { host: string }).host)}&next=${encodeURIComponent(req.url ?? '/')}`;
-        res.writeHead(302, { location: back, 'cache-control': 'no-store' });
+        // Not signed in here yet: the base domain knows who this is (or asks them to log in), then hands back a
+        // token made for this browser's state, which only this browser holds (in a cookie of this host).
+        const state = randomToken(24);
+        const back = `${this.deps.publicUrl}/auth/handoff?host=${encodeURIComponent((route as { host: string }).host)}&next=${encodeURIComponent(req.url ?? '/')}&state=${stateHash(state)}`;
+        res.writeHead(302, { location: back, 'cache-control': 'no-store', 'set-cookie': this.cookie(this.deps.auth.cookies.handoffState, state, req, HANDOFF_STATE_SECONDS) });
         res.end();
         return;
       }
@@ -114,21 +118,26 @@ export class SubdomainProxy {
     const ip = this.deps.proxies.clientIp(req) || null;
     let sessionToken: string;
     try {
-      const redeemed = await this.deps.auth.redeemHandoff(token, host);
+      const redeemed = await this.deps.auth.redeemHandoff(token, host, readCookie(req.headers.cookie, this.deps.auth.cookies.handoffState));
       sessionToken = redeemed.sessionToken;
       this.deps.audit.record({ actor: redeemed.principal.user.username, ip, action: 'subdomain.login', target: host });
     } catch (err) {
       this.deps.audit.record({ actor: null, ip, action: 'subdomain.login', target: host, outcome: 'denied', details: { reason: (err as Error).message.slice(0, 200) } });
       throw err instanceof UnauthorizedError ? new ForbiddenError(err.message) : err;
     }
-    // Host-only (no Domain attribute): no other subdomain, nor the base domain, ever receives it.
     res.writeHead(302, {
       location: safeNext(params.get('next') ?? '/'),
-      'set-cookie': `${SUBDOMAIN_SESSION_COOKIE}=${sessionToken}; Path=/; HttpOnly; SameSite=Lax${this.secureCookie || this.deps.proxies.isHttps(req) ? '; Secure' : ''}`,
+      'set-cookie': [this.cookie(this.deps.auth.cookies.subdomain, sessionToken, req), this.cookie(this.deps.auth.cookies.handoffState, '', req, 0)],
       'cache-control': 'no-store',
       'referrer-policy': 'no-referrer',
     });
     res.end();
+  }
+
+  /** Host-only (no Domain attribute): no other subdomain, nor the base domain, ever receives it. */
+  private cookie(name: string, value: string, req: IncomingMessage, maxAgeSeconds?: number): string {
+    const secure = this.secureCookie || this.deps.proxies.isHttps(req) || name.startsWith('__Host-');
+    return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}${maxAgeSeconds === undefined ? '' : `; Max-Age=${maxAgeSeconds}`}`;
   }
 
   private async target(route: Exclude<HostRoute, { kind: 'gateway' | 'unknown' }>, principal: Principal, openIfStopped: boolean): Promise<Target> {
@@ -192,6 +201,8 @@ export class SubdomainProxy {
 }
 
 const PORT_CACHE_MS = 2_000;
+/** Long enough to log in on the base domain in between. */
+const HANDOFF_STATE_SECONDS = 600;
 
 function splitQuery(url: string): [string, string] {
   const i = url.indexOf('?');

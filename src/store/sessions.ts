@@ -25,10 +25,10 @@ export class SessionStore {
     this.touchStmt = db.prepare('UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?');
   }
 
-  create(tokenHash: string, userId: number, expiresAt: Date, scope: { sandboxId?: string; host?: string } = {}): void {
+  create(tokenHash: string, userId: number, expiresAt: Date, scope: { sandboxId?: string; host?: string; parentHash?: string } = {}): void {
     const now = new Date().toISOString();
-    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, sandbox_id, host) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(tokenHash, userId, now, now, expiresAt.toISOString(), scope.sandboxId ?? null, scope.host ?? null);
+    this.db.prepare('INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, sandbox_id, host, parent_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(tokenHash, userId, now, now, expiresAt.toISOString(), scope.sandboxId ?? null, scope.host ?? null, scope.parentHash ?? null);
   }
 
   get(tokenHash: string): SessionRecord | undefined {
@@ -45,6 +45,12 @@ export class SessionStore {
 
   delete(tokenHash: string): void {
     this.db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+  }
+
+  /** Deletes the sessions handed over from this one (subdomains'); returns their hashes. */
+  deleteChildren(parentHash: string): string[] {
+    const rows = this.db.prepare('DELETE FROM sessions WHERE parent_hash = ? RETURNING token_hash').all(parentHash) as { token_hash: string }[];
+    return rows.map((r) => r.token_hash);
   }
 
   /** Ends every session of the user, but the one named (the caller's own, when it stays). */

@@ -95,8 +95,10 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
   assert.equal(new URL(ide.url()).host, `dan.${DOMAIN}:${port}`);
   assert.equal(new URL(ide.url()).pathname, '/');
   const cookies = await danContext.cookies();
-  const sub = cookies.find((c) => c.name === 'codeyard_sub');
+  // __Host- names: browsers refuse them unless Secure, Path=/ and host-only, so no sibling subdomain can plant one.
+  const sub = cookies.find((c) => c.name === '__Host-codeyard_sub');
   assert.equal(sub?.domain, `dan.${DOMAIN}`, 'the subdomain cookie is host-only');
+  assert.ok(cookies.some((c) => c.name === '__Host-codeyard_session' && c.domain === DOMAIN), 'the base session cookie is __Host- too');
   assert.equal(sub?.secure, true);
   assert.ok(!cookies.some((c) => c.domain === `.${DOMAIN}`), 'nothing is set on the parent domain');
 
@@ -135,7 +137,7 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
   assert.equal(refused?.status(), 403);
   assert.match(await aliceIde.locator('body').innerText(), /dan's workspace and you are signed in as alice/);
   // Her own address works the same way for her (a workspace of her own, started on demand).
-  assert.equal((await aliceContext.cookies()).filter((c) => c.name === 'codeyard_sub').length, 0, 'alice got no cookie for dan\'s hosts');
+  assert.equal((await aliceContext.cookies()).filter((c) => c.name === '__Host-codeyard_sub').length, 0, 'alice got no cookie for dan\'s hosts');
 
   // Strangers: browsers are sent to log in, programs get 401; neither sees the page.
   const anonHtml = await raw(`${o.publicUrl.replace(DOMAIN, '127.0.0.1')}/`, { host: `${devPort}-${id}.${DOMAIN}:${port}`, headers: { accept: 'text/html' } });
@@ -145,11 +147,27 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
   assert.equal(anonJson.status, 401);
   // A forged cookie from dan's IDE host does not open his port host (cookies are per host, sessions too).
   const danSub = sub!.value;
-  const crossHost = await raw(`${o.publicUrl.replace(DOMAIN, '127.0.0.1')}/`, { host: `${devPort}-${id}.${DOMAIN}:${port}`, headers: { cookie: `codeyard_sub=${danSub}` } });
+  const crossHost = await raw(`${o.publicUrl.replace(DOMAIN, '127.0.0.1')}/`, { host: `${devPort}-${id}.${DOMAIN}:${port}`, headers: { cookie: `__Host-codeyard_sub=${danSub}` } });
   assert.equal(crossHost.status, 401);
   // An unknown subdomain is a 404 page.
   const unknown = await raw(`${o.publicUrl.replace(DOMAIN, '127.0.0.1')}/`, { host: `a.b.${DOMAIN}:${port}`, headers: { accept: 'text/html' } });
   assert.equal(unknown.status, 404);
+
+  // Login CSRF: a sign-in link alice's browser started does not sign dan's browser in as alice.
+  const alice = await Api.login(o.gw.url, 'alice', ALICE_PW);
+  const aliceLink = await raw(`${o.gw.url}/auth/handoff?host=alice.${DOMAIN}&next=%2F&state=${'A'.repeat(43)}`, { host: `${DOMAIN}:${port}`, headers: { cookie: alice.headers.cookie!, accept: 'text/html' } });
+  assert.equal(aliceLink.status, 302, aliceLink.body);
+  const planted = await danContext.newPage();
+  const plantedAnswer = await planted.goto(String(aliceLink.headers.location));
+  assert.equal(plantedAnswer?.status(), 403);
+  assert.match(await planted.locator('body').innerText(), /started in another browser/);
+
+  // Logging out on the base domain ends the subdomain sessions it handed over.
+  const portal = await danContext.newPage();
+  await portal.goto(`${o.publicUrl}/login`);
+  assert.equal(await portal.evaluate(async () => (await fetch('/api/auth/logout', { method: 'POST' })).status), 204);
+  const afterLogout = await raw(`${o.publicUrl.replace(DOMAIN, '127.0.0.1')}/`, { host: `dan.${DOMAIN}:${port}`, headers: { cookie: `__Host-codeyard_sub=${danSub}` } });
+  assert.equal(afterLogout.status, 401);
 
   await danContext.close();
   await aliceContext.close();
@@ -208,6 +226,13 @@ test('behind real nginx (generated config, wildcard certificate): subdomains, po
     assert.match(metrics.body, /codeyard_http_requests_total\{area="subdomain",code="200"\} \d+/);
     assert.match(metrics.body, /codeyard_sandbox_start_seconds_count \d+/);
     assert.match(metrics.body, /codeyard_proxy_bytes_total\{sandbox="[a-z0-9]{20}",direction="out"\} \d+/);
+
+    // A name the gateway does not serve (DNS rebinding, a misrouted request): 421, nothing else.
+    assert.equal((await raw(`http://127.0.0.1:${gwPort}/healthz`, { host: 'rebound.example' })).status, 421);
+    // SIGHUP (systemctl reload) with no TLS to reload: the gateway carries on.
+    gw.process.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await raw(`http://127.0.0.1:${gwPort}/healthz`)).status, 200);
   } finally {
     nginx?.kill('SIGTERM');
     await gw.destroy();

@@ -25,3 +25,16 @@ test('host names: port and brackets dropped, lowercased; subdomain hosts built b
   assert.equal(subdomainHost(base, { user: 'dan', workspace: 'API' }), `api--dan.${base}`);
   assert.equal(subdomainHost(base, { sandboxID: id, port: 5173 }), `5173-${id}.${base}`);
 });
+
+test('login next= stays on the gateway: "/.//evil" and friends go home instead', async () => {
+  const { safeNext } = await import('../../src/portal/login-page.ts');
+  assert.equal(safeNext('/vscode-proxy/abc/?x=1'), '/vscode-proxy/abc/?x=1');
+  assert.equal(safeNext('/auth/handoff?host=dan.example.test&next=%2F'), '/auth/handoff?host=dan.example.test&next=%2F');
+  for (const bad of ['/.//evil.test', '//evil.test', '/\\evil.test', 'https://evil.test', '/..//evil.test', '/%2e//evil.test']) assert.equal(safeNext(bad), '/', bad);
+});
+
+test('served hosts: the public name, the base domain and below, IPs and localhost; nothing else', async () => {
+  const { isServedHost } = await import('../../src/proxy/host-route.ts');
+  for (const ok of ['code.example.com', 'dan.code.example.com:8443', 'DAN.code.example.com.', '127.0.0.1:8080', '[::1]:80', 'localhost:3000', undefined]) assert.ok(isServedHost(ok, 'code.example.com', 'code.example.com'), String(ok));
+  for (const bad of ['evil.com', 'code.example.com.evil.com', 'xcode.example.com']) assert.ok(!isServedHost(bad, 'code.example.com', 'code.example.com'), bad);
+});

@@ -9,12 +9,12 @@ test('migrations apply once; the database reopens with its data (WAL)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cy-store-'));
   const s1 = Store.open(dir);
   assert.equal(s1.db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.equal(s1.db.pragma('user_version', { simple: true }), 8);
+  assert.equal(s1.db.pragma('user_version', { simple: true }), 9);
   s1.users.create('dan', 'hash', 'user');
   s1.close();
   const s2 = Store.open(dir);
   assert.equal(s2.users.credentials('dan')?.user.username, 'dan');
-  assert.equal(s2.db.pragma('user_version', { simple: true }), 8);
+  assert.equal(s2.db.pragma('user_version', { simple: true }), 9);
   assert.equal(statSync(join(dir, 'codeyard.db')).mode & 0o777, 0o600);
   s2.close();
 });
