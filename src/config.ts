@@ -18,6 +18,16 @@ const ConfigSchema = z.strictObject({
   port: port.default(8080),
   dataDir: z.string().min(1).default(join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'codeyard')),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Also listen on this unix socket, for a front proxy on this machine (nginx's
+   * `--upstream unix:<path>`). Whoever connects there is trusted as that proxy
+   * (its X-Forwarded-* are believed), so the file is 0660: give nginx's group
+   * access with socketGroup. Local sandboxes share the host's loopback, so they can
+   * never pass for a proxy that comes in this way.
+   */
+  socket: z.string().min(1).optional(),
+  /** Group owning the socket file (e.g. www-data, nginx's); default: the gateway's. */
+  socketGroup: z.string().min(1).optional(),
   /** Public base URL used in links the API hands out; derived from host:port when unset. */
   publicUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. https://code.example.com' }).optional(),
   /**
@@ -156,6 +166,7 @@ const ENV_KEYS: Record<string, string[]> = {
   CODEYARD_TRUST_PROXY: ['trustProxy'],
   CODEYARD_DOCKER_IMAGE: ['runtime', 'docker', 'image'],
   CODEYARD_BASE_DOMAIN: ['routing', 'baseDomain'],
+  CODEYARD_SOCKET: ['socket'],
   CODEYARD_TLS_CERT: ['tls', 'cert'],
   CODEYARD_TLS_KEY: ['tls', 'key'],
   CODEYARD_METRICS_TOKEN: ['metrics', 'token'],
@@ -191,6 +202,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   const config = parsed.data;
   config.dataDir = resolve(config.dataDir);
+  if (config.socket) config.socket = resolve(config.socket);
   if (config.tls.cert) { config.tls.cert = resolve(config.tls.cert); config.tls.key = resolve(config.tls.key!); }
   if (!config.tls.cert && (config.tls.hstsSeconds > 0 || config.tls.redirectHttpPort !== undefined)) {
     throw new InvalidInputError('config keys "tls.hstsSeconds" and "tls.redirectHttpPort" need tls.cert and tls.key (the gateway\'s own HTTPS); behind nginx, set HSTS and the redirect there');

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, statSync, chmodSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, chmodSync, chownSync, readFileSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +28,7 @@ import { SandboxProxy } from './proxy/sandbox-proxy.ts';
 import { SubdomainProxy } from './proxy/subdomain-proxy.ts';
 import { hostName, matchHostRoute } from './proxy/host-route.ts';
 import { ProxyPipe } from './proxy/proxy-pipe.ts';
-import { TrustedProxies } from './proxy/trusted-proxies.ts';
+import { markUnixPeer, TrustedProxies } from './proxy/trusted-proxies.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
 import { buildApp } from './api/app.ts';
 import { toolchainPaths } from './toolchain/paths.ts';
@@ -124,6 +125,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
   const proxies = new TrustedProxies(config.trustProxy);
+  if (runtime.name === 'local' && proxies.trust('127.0.0.1', 0)) {
+    log.warn('trustProxy trusts loopback, which local sandboxes share: a sandbox could claim any client address. ' +
+      'Put nginx on the gateway\'s unix socket (socket: /run/codeyard/gateway.sock, nginx-config --upstream unix:…) and drop trustProxy');
+  }
   let metrics: GatewayMetrics | undefined = undefined;
   const pipe = new ProxyPipe({
     auth, sandboxes, log: log.child({ component: 'proxy' }),
@@ -145,10 +150,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const app = buildApp({
     ai: modelProxy, providerKeys, aiConfig: () => config.ai, auth, users, sandboxes, workspaces, store,
     dataDir: config.dataDir, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
-    tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, trustProxy: config.trustProxy, baseUrl,
+    loopbackShared: runtime.name === 'local',
+    tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, baseUrl,
   });
 
   let redirectServer: HttpServer | undefined;
+  let socketServer: HttpServer | undefined;
   const reloadTls = () => {
     // New connections get the new certificate; open ones keep theirs (nothing is dropped).
     if (!tls) { log.info('SIGHUP: nothing to reload (no tls.cert); the configuration is read at start'); return; }
@@ -167,6 +174,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // Handled even without TLS: an unhandled SIGHUP (systemctl reload) would end the process.
     process.on('SIGHUP', reloadTls);
     if (tls && config.tls.redirectHttpPort !== undefined) redirectServer = await listenRedirect(config, baseUrl, log);
+    if (config.socket) socketServer = await listenUnixSocket(config, app.server, log);
   } else {
     await app.ready();
   }
@@ -179,6 +187,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       clearInterval(sessionSweeper);
       process.off('SIGHUP', reloadTls);
       redirectServer?.close();
+      socketServer?.close();
       // Open IDE WebSockets would hold the server open: cut them first.
       pipe.close();
       await app.close();
@@ -259,6 +268,39 @@ function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
   } catch (err) {
     throw new SetupError(`cannot read the TLS certificate or key (tls.cert ${config.tls.cert}, tls.key ${config.tls.key}): ${(err as Error).message}. Fix the paths, or make a test pair with \`codeyard tls self-signed --domain <domain>\``);
   }
+}
+
+/**
+ * The same handlers on a unix socket, plain HTTP, for a front proxy on this machine.
+ * Its connections are marked as the trusted proxy (see TrustedProxies).
+ */
+async function listenUnixSocket(config: Config, main: HttpServer | HttpsServer, log: Logger): Promise<HttpServer> {
+  const path = config.socket!;
+  const server = createHttpServer({ requestTimeout: 0 });
+  server.on('connection', markUnixPeer);
+  for (const listener of main.listeners('request')) server.on('request', listener as (...args: unknown[]) => void);
+  for (const listener of main.listeners('upgrade')) server.on('upgrade', listener as (...args: unknown[]) => void);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  // A socket file left by a gateway that died: nobody can be listening on it (the gateway.pid lock says so).
+  if (existsSync(path)) {
+    if (!statSync(path).isSocket()) throw new SetupError(`socket: ${path} exists and is not a socket; remove it or choose another path`);
+    unlinkSync(path);
+  }
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(path, resolve); });
+  chmodSync(path, 0o660);
+  if (config.socketGroup) {
+    const gid = groupId(config.socketGroup);
+    if (gid === undefined) throw new SetupError(`socketGroup: no group named ${config.socketGroup} on this machine`);
+    chownSync(path, process.getuid?.() ?? 0, gid);
+  }
+  log.info({ socket: path, group: config.socketGroup ?? null }, 'listening on the unix socket for a front proxy (its X-Forwarded-* are trusted)');
+  return server;
+}
+
+function groupId(group: string): number | undefined {
+  if (/^\d+$/.test(group)) return Number(group);
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[0] === group);
+  return line ? Number(line.split(':')[2]) : undefined;
 }
 
 /** Plain HTTP on tls.redirectHttpPort: every request goes to the same path on the HTTPS public URL. */

@@ -56,13 +56,13 @@ export interface AppDeps {
   proxies: TrustedProxies;
   metrics: GatewayMetrics;
   metricsToken?: string;
+  /** Sandboxes share the host's loopback (local runtime): loopback is no credential. */
+  loopbackShared?: boolean;
   baseDomain?: string;
   /** Serve HTTPS with this certificate and key (PEM), instead of HTTP. */
   tls?: { cert: Buffer; key: Buffer; hstsSeconds: number };
   /** The public URL is https: session cookies are Secure however the request reached us. */
   secureCookies: boolean;
-  /** Peers allowed to set X-Forwarded-* (config.trustProxy). */
-  trustProxy: string | false;
   /** The gateway's public base URL (links it hands out; the host CSRF checks accept). */
   baseUrl: () => string;
 }
@@ -89,7 +89,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: deps.trustProxy,
+    trustProxy: deps.proxies.trust,
     serverFactory: (handler) => {
       const hsts = deps.tls && deps.tls.hstsSeconds > 0 ? `max-age=${deps.tls.hstsSeconds}; includeSubDomains` : undefined;
       const route = (req: IncomingMessage, res: ServerResponse) => {
@@ -150,7 +150,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   frontDoorRoutes(app, {
     auth: deps.auth, store: deps.store, sandboxes: deps.sandboxes, audit: deps.audit, proxies: deps.proxies, metrics: deps.metrics,
-    metricsToken: deps.metricsToken, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
+    metricsToken: deps.metricsToken, loopbackShared: deps.loopbackShared === true, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
   });
   loginRoutes(app);
   portalRoutes(app);

@@ -20,8 +20,10 @@ export interface FrontDoorDeps {
   audit: AuditLog;
   proxies: TrustedProxies;
   metrics: GatewayMetrics;
-  /** GET /metrics needs this as a Bearer token; without one, only loopback clients get it. */
+  /** GET /metrics needs this as a Bearer token; without one, only loopback clients get it… */
   metricsToken: string | undefined;
+  /** …unless sandboxes share the loopback (the local runtime): then the token is required. */
+  loopbackShared: boolean;
   baseDomain: string | undefined;
   /** https://code.example.com[:port]: the scheme and port subdomains share with it. */
   publicUrl: () => string;
@@ -46,6 +48,8 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
   app.get('/metrics', async (request, reply) => {
     if (deps.metricsToken) {
       if (!sameSecret(request.headers.authorization ?? '', `Bearer ${deps.metricsToken}`)) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
+    } else if (deps.loopbackShared) {
+      throw new ForbiddenError('GET /metrics needs metrics.token (CODEYARD_METRICS_TOKEN) here: local sandboxes share this machine\'s loopback, so loopback alone proves nothing');
     } else if (!isLoopback(deps.proxies.clientIp(request.raw))) {
       throw new ForbiddenError('GET /metrics answers loopback clients only: scrape from this machine, or set metrics.token (CODEYARD_METRICS_TOKEN)');
     }

@@ -259,7 +259,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
       if (principal) return principal;
       throw new UnauthorizedError('the API key is invalid or was deleted: create a new one (POST /api/keys)');
     }
-    throw new UnauthorizedError();
+    throw new UnauthorizedError('not signed in to this address: open it in a browser (it signs you in through the portal), or send an API key');
   }
 
   /** Drops sessions past their absolute or idle expiry, and spent links past theirs. */

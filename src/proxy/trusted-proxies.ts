@@ -1,5 +1,14 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import proxyAddr from '@fastify/proxy-addr';
+
+/** The address a connection on the gateway's unix socket reports (it has none of its own). */
+export const UNIX_PEER = 'unix-socket';
+
+/** Marks a connection accepted on the front proxy's unix socket. */
+export function markUnixPeer(socket: Socket): void {
+  Object.defineProperty(socket, 'remoteAddress', { value: UNIX_PEER });
+}
 
 /**
  * What a request says about its client, believing X-Forwarded-* only from the
@@ -7,10 +16,16 @@ import proxyAddr from '@fastify/proxy-addr';
  * a client cannot pick the IP the audit log and rate limits see, nor pose as HTTPS.
  */
 export class TrustedProxies {
-  private readonly trust: (addr: string, hop: number) => boolean;
+  /**
+   * Whether a hop may speak for the one before it. A peer on the gateway's unix socket
+   * (no address) is the front proxy: only it and the gateway can reach that socket.
+   * fastify uses the same function, so request.ip agrees with clientIp().
+   */
+  readonly trust: (addr: string, hop: number) => boolean;
 
   constructor(trustProxy: string | false) {
-    this.trust = trustProxy ? proxyAddr.compile(trustProxy.split(',').map((a) => a.trim())) : () => false;
+    const listed = trustProxy ? proxyAddr.compile(trustProxy.split(',').map((a) => a.trim())) : () => false;
+    this.trust = (addr, hop) => (addr === UNIX_PEER ? hop === 0 : listed(addr, hop));
   }
 
   /** Whether the direct peer is a proxy we trust. */

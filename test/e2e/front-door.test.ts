@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ let browser: Browser;
 
 before(async () => {
   tmp = mkdtempSync('/tmp/cy-front-');
+  chmodSync(tmp, 0o755); // nginx's workers (www-data) reach the gateway's socket below it
   tls = makeSelfSigned(DOMAIN, join(tmp, 'tls'));
   browser = await launchChromium([`--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1,MAP *.${DOMAIN} 127.0.0.1`]);
 });
@@ -178,21 +179,23 @@ test('behind real nginx (generated config, wildcard certificate): subdomains, po
   const nginxPort = await freePort();
   const gwPort = await freePort();
   const publicUrl = `https://${DOMAIN}:${nginxPort}`;
-  // Only nginx's address is trusted; clients in these tests come from other loopback addresses.
+  // nginx reaches the gateway on its unix socket, the one peer whose X-Forwarded-* are believed: no
+  // trustProxy, so nothing on the loopback (where local sandboxes live too) can pass for a proxy.
+  const socket = join(tmp, 'run', 'gateway.sock');
   const gw = await startGatewayProcess({
     port: gwPort,
-    config: `publicUrl: ${publicUrl}\ntrustProxy: 127.0.0.1\nrouting:\n  baseDomain: ${DOMAIN}\n`,
+    config: `publicUrl: ${publicUrl}\nsocket: ${socket}\nsocketGroup: www-data\nrouting:\n  baseDomain: ${DOMAIN}\nmetrics:\n  token: metrics-token-nginx-0123\n`,
   });
   const nginxDir = join(tmp, 'nginx');
   let nginx: ChildProcess | undefined;
   try {
     await addUsers(gw);
-    const generated = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'nginx-config', '--domain', DOMAIN, '--upstream', `http://127.0.0.1:${gwPort}`,
+    const generated = spawnSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'nginx-config', '--domain', DOMAIN, '--upstream', `unix:${socket}`,
       '--listen', `127.0.0.1:${nginxPort}`, '--http-listen', 'off', '--cert', tls.cert, '--key', tls.key], { encoding: 'utf8' });
     assert.equal(generated.status, 0, generated.stderr);
     spawnSync('mkdir', ['-p', nginxDir]);
     writeFileSync(join(nginxDir, 'codeyard.conf'), generated.stdout);
-    writeFileSync(join(nginxDir, 'nginx.conf'), `daemon off;\npid ${nginxDir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${nginxDir}/body;\n  proxy_temp_path ${nginxDir}/proxy;\n  include ${nginxDir}/codeyard.conf;\n}\n`);
+    writeFileSync(join(nginxDir, 'nginx.conf'), `daemon off;\nuser www-data;\npid ${nginxDir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${nginxDir}/body;\n  proxy_temp_path ${nginxDir}/proxy;\n  include ${nginxDir}/codeyard.conf;\n}\n`);
     const check = spawnSync('nginx', ['-t', '-p', nginxDir, '-c', join(nginxDir, 'nginx.conf')], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stderr);
     nginx = spawn('nginx', ['-p', nginxDir, '-c', join(nginxDir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -203,7 +206,7 @@ test('behind real nginx (generated config, wildcard certificate): subdomains, po
 
     await frontDoorFlow({ gw, publicUrl, viaTerminal: true });
 
-    // Forwarded headers: believed from nginx (127.0.0.1), ignored from anyone else.
+    // Forwarded headers: believed from nginx (on the unix socket), ignored from anyone else.
     const viaNginx = await raw(`https://127.0.0.1:${nginxPort}/api/auth/login`, {
       host: `${DOMAIN}:${nginxPort}`, localAddress: '127.0.0.3', method: 'POST', body: JSON.stringify({ username: 'nobody', password: 'wrong-password' }),
       headers: { 'x-forwarded-for': '203.0.113.7', origin: publicUrl },
@@ -221,7 +224,9 @@ test('behind real nginx (generated config, wildcard certificate): subdomains, po
 
     // Health and metrics through the front door.
     assert.equal((await raw(`https://127.0.0.1:${nginxPort}/readyz`, { host: `${DOMAIN}:${nginxPort}` })).status, 200);
-    const metrics = await raw(`http://127.0.0.1:${gwPort}/metrics`);
+    // Local sandboxes share the loopback: without the token, not even loopback gets metrics.
+    assert.equal((await raw(`http://127.0.0.1:${gwPort}/metrics`)).status, 401);
+    const metrics = await raw(`https://127.0.0.1:${nginxPort}/metrics`, { host: `${DOMAIN}:${nginxPort}`, headers: { authorization: 'Bearer metrics-token-nginx-0123' } });
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /codeyard_http_requests_total\{area="subdomain",code="200"\} \d+/);
     assert.match(metrics.body, /codeyard_sandbox_start_seconds_count \d+/);
