@@ -113,6 +113,8 @@ test('log in, + → VS Code, watch it start, use its terminal inside the portal,
   }
   assert.equal(status, 404, 'the sandbox is deleted');
   assert.deepEqual(sandboxProcesses(id), []);
+  // The tab goes once the portal hears of the deletion (it may lag the API under load).
+  await page.getByRole('tab', { name: /VS Code/ }).first().waitFor({ state: 'detached', timeout: 10_000 });
   assert.equal(await page.getByRole('tab', { name: /VS Code/ }).count(), 0);
   assert.deepEqual(consoleErrors, [], 'the portal logs no errors');
   await context.close();
