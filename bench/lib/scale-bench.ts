@@ -47,8 +47,12 @@ export async function idleSocketsBench(windowMs: number, log: (line: string) => 
     }
     return points;
   } finally {
-    for (const c of clients) c.stdin!.end();
-    await Promise.all(clients.map((c) => c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r))));
+    const codes = await Promise.all(clients.map((c) => {
+      const exited = c.exitCode !== null ? c.exitCode : new Promise<number | null>((r) => c.once('exit', r));
+      c.stdin!.end();
+      return exited;
+    }));
+    if (codes.some((code) => code !== 0)) log('warning: the gateway closed some idle WebSockets during the measurement');
     await codeyard.party.stop();
     await backend.stop();
   }

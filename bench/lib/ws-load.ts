@@ -5,7 +5,7 @@
 //     Prints {"p50Us","p99Us","msgsPerSec","samples"}.
 //   {"mode":"idle","url","headers","count","holdMs"}
 //     opens `count` connections, prints {"open":n}, holds them until stdin
-//     closes or holdMs passes (bounded), then exits.
+//     closes or holdMs passes (bounded), then exits (1 if any was dropped).
 import WebSocket from 'ws';
 
 interface RoundTrip { mode: 'roundtrip'; url: string; headers: Record<string, string>; size: number; count: number; connections: number; durationMs: number }
@@ -60,13 +60,17 @@ if (job.mode === 'roundtrip') {
   for (let i = 0; i < job.count; i += 50) {
     sockets.push(...await Promise.all(Array.from({ length: Math.min(50, job.count - i) }, () => open(job.url, job.headers))));
   }
-  let closed = 0;
-  for (const ws of sockets) ws.once('close', () => closed++);
+  // A socket the proxy drops would make the figures lie: say so on stderr, exit non-zero.
+  let dropped = 0;
+  for (const ws of sockets) ws.once('close', () => { dropped++; });
   console.log(JSON.stringify({ open: sockets.length }));
-  // A line on stdin asks how many are still open; stdin's end (or holdMs) ends it all.
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', () => console.log(JSON.stringify({ open: sockets.length - closed })));
-  const done = () => { for (const ws of sockets) ws.terminate(); process.exit(0); };
+  const done = () => {
+    if (dropped) process.stderr.write(`${dropped} of ${sockets.length} idle WebSockets were closed by the other side\n`);
+    for (const ws of sockets) ws.terminate();
+    process.exit(dropped ? 1 : 0);
+  };
+  // stdin's end (or holdMs, whatever happens to the parent) ends it all.
   process.stdin.on('end', done);
+  process.stdin.resume();
   setTimeout(done, job.holdMs);
 }
