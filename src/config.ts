@@ -122,6 +122,13 @@ const ConfigSchema = z.strictObject({
     idleStopSeconds: z.coerce.number().nonnegative().default(3600),
     /** Seconds a code-server may take to answer its health check before the sandbox is marked error. */
     startTimeoutSeconds: z.coerce.number().int().positive().default(120),
+    /**
+     * Admission control: the memoryMB of sandboxes that are not stopped may add up
+     * to this share of the machine's memory (MemTotal); a create or start past it
+     * is refused with 503. Above 1 over-commits on purpose (idle IDEs use far less
+     * than their limit); 0 turns the check off.
+     */
+    memoryShare: z.coerce.number().min(0).max(16).default(0.8),
   }).prefault({}),
   /** The model proxy (/ai/<provider>/…): sandboxes' opencode talks to it; it holds the real keys. */
   ai: z.strictObject({

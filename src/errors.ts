@@ -68,6 +68,12 @@ export class SandboxStartingError extends CodeyardError {
   readonly retryAfterSeconds = 2;
 }
 
+/** The host has no room for what was asked (admission control): stop something, or ask for less. */
+export class CapacityError extends CodeyardError {
+  readonly status = 503;
+  readonly kind = 'insufficient_capacity';
+}
+
 /** A fault of ours: logged in full, answered without detail. */
 export class InternalError extends CodeyardError {
   readonly status = 500;

@@ -14,6 +14,7 @@ import { cookieNames } from './auth/cookies.ts';
 import { UserService } from './auth/user-service.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { SandboxService } from './sandboxes/sandbox-service.ts';
+import { MemoryAdmission } from './sandboxes/admission.ts';
 import { WorkspaceService } from './workspaces/workspace-service.ts';
 import { ProviderKeys } from './ai/provider-keys.ts';
 import { ModelProxy } from './ai/model-proxy.ts';
@@ -102,6 +103,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     } : {}),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
+    admission: new MemoryAdmission({ memoryShare: config.sandboxes.memoryShare }),
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
     idleStopMs: config.sandboxes.idleStopSeconds * 1000,
     // Look for idle sandboxes often enough that a short idle limit is kept to within a quarter of itself.

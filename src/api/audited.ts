@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { CodeyardError } from '../errors.ts';
+import { CapacityError, CodeyardError } from '../errors.ts';
 import { principalOf } from './principal.ts';
 
 export type Audited = <T>(request: FastifyRequest, action: string, target: string | null, op: () => Promise<T> | T,
@@ -16,7 +16,7 @@ export function auditedBy(audit: AuditLog): Audited {
       return result;
     } catch (err) {
       const status = err instanceof CodeyardError ? err.status : 500;
-      audit.record({ actor, ip: request.ip, action, target, outcome: status < 500 ? 'denied' : 'failed', details: { reason: (err as Error).message.slice(0, 300) } });
+      audit.record({ actor, ip: request.ip, action, target, outcome: status < 500 || err instanceof CapacityError ? 'denied' : 'failed', details: { reason: (err as Error).message.slice(0, 300) } });
       throw err;
     }
   };

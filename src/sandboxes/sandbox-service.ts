@@ -11,6 +11,7 @@ import { probe, waitForHealthy } from '../supervisor/health.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { classifyCrash } from '../supervisor/crash-classifier.ts';
 import { newSandboxID } from './sandbox-id.ts';
+import type { MemoryAdmission } from './admission.ts';
 
 export interface CreateSandboxInput {
   templateID: string;
@@ -64,6 +65,13 @@ export interface SandboxServiceOptions {
   templateOptions?: (record: SandboxRecord) => TemplateOptions;
   /** What expiry does, per template ID, where the config says (otherwise: defaultOnExpiry). */
   onExpiry?: Record<string, 'stop' | 'delete' | undefined>;
+  /**
+   * Refuses a create or a user's start that would over-commit the host's memory.
+   * Only those two ask it: a supervisor restart, or reconciliation at gateway
+   * start, brings back a sandbox that was already admitted (it kept its
+   * commitment while `restarting`), so a running user's IDE is never lost to it.
+   */
+  admission?: MemoryAdmission;
 }
 
 /** Activity is noted in memory on every request and frame, and written to the store at most this often. */
@@ -145,6 +153,7 @@ export class SandboxService {
     const memoryMB = input.memoryMB ?? this.opts.defaults.memoryMB;
     const cpuCount = input.cpuCount ?? this.opts.defaults.cpuCount;
     this.checkQuota(owner, { memoryMB, cpuCount });
+    this.opts.admission?.admit(this.opts.store.sandboxes.list(), memoryMB);
     const workspaceName = input.workspace === undefined ? template.defaultWorkspace : input.workspace;
     const workspace = workspaceName === null ? null : this.opts.workspaces.ensure(owner, workspaceName);
     const sandboxID = newSandboxID();
@@ -218,6 +227,7 @@ export class SandboxService {
     if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
     const owner = this.opts.store.users.byId(record.ownerId);
     if (owner) this.checkQuota(owner, record, record.sandboxID);
+    this.opts.admission?.admit(this.opts.store.sandboxes.list(), record.memoryMB, record.sandboxID);
     // A timeout that already passed would stop it again at once: starting clears it.
     const endAt = record.endAt && record.endAt <= new Date().toISOString() ? null : record.endAt;
     this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null, endAt });
