@@ -83,9 +83,13 @@ const SECURITY_HEADERS = {
 
 /** The HTTP surface: JSON API via fastify, proxy URLs straight to the sandbox proxy. */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const publicHost = () => new URL(deps.baseUrl()).host;
+  // Parsed once per base URL (it changes once, when the port is bound), not once per request.
+  let base = '';
+  let parsedBase = new URL('http://localhost');
+  const baseURL = () => { const b = deps.baseUrl(); if (b !== base) { base = b; parsedBase = new URL(b); } return parsedBase; };
+  const publicHost = () => baseURL().host;
   // The Host as the client sent it (a trusted proxy's X-Forwarded-Host first).
-  const servedHost = (req: IncomingMessage) => isServedHost(deps.proxies.host(req), new URL(deps.baseUrl()).hostname, deps.baseDomain);
+  const servedHost = (req: IncomingMessage) => isServedHost(deps.proxies.host(req), baseURL().hostname, deps.baseDomain);
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,

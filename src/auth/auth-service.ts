@@ -59,7 +59,9 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
   private readonly throttle: LoginThrottle;
   private readonly touchedAt = new Map<string, number>();
   private readonly handoffs: HandoffTokens;
-  private readonly cache = new Map<string, { session?: SessionRecord; key?: ApiKeyRecord; user: User; at: number }>();
+  /** By cookie value and by API key (the secrets themselves: they are in every request anyway). */
+  private readonly sessionCache = new Map<string, CachedSession>();
+  private readonly keyCache = new Map<string, { key: ApiKeyRecord; user: User; at: number }>();
 
   constructor(store: Store, tokens: IdeTokens, opts: AuthOptions, handoffs?: HandoffTokens) {
     super();
@@ -68,7 +70,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     this.opts = opts;
     this.throttle = new LoginThrottle(opts.throttle);
     this.handoffs = handoffs ?? new HandoffTokens(tokens.secretForHandoffs());
-    this.on('revoked', () => this.cache.clear());
+    this.on('revoked', () => { this.sessionCache.clear(); this.keyCache.clear(); });
   }
 
   /** The names of the gateway's cookies on this deployment. */
@@ -147,7 +149,9 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
 
   /** A user's record changed (limits, role, state): requests stop seeing the cached copy. */
   forgetCached(userId: number): void {
-    for (const [id, entry] of this.cache) if (entry.user.id === userId) this.cache.delete(id);
+    for (const cache of [this.sessionCache, this.keyCache] as Map<string, { user: User }>[]) {
+      for (const [id, entry] of cache) if (entry.user.id === userId) cache.delete(id);
+    }
   }
 
   /** A user's rights changed (role, for one): connections opened under the old ones are cut. */
@@ -278,32 +282,34 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     return { principal: { user, via: 'ide-link', sandboxScope: sandboxID }, claims };
   }
 
-  /** A live session for the cookie value, and its user; cached briefly (see CREDENTIAL_CACHE_MS). */
+  /**
+   * A live session for the cookie value, and its user; cached briefly (see
+   * CREDENTIAL_CACHE_MS) by the value itself, so a hit costs no hashing and no
+   * date parsing: the proxy asks this for every asset it serves.
+   */
   private session(value: string): { session: SessionRecord; user: User; hash: string } | undefined {
-    const hash = tokenHash(value);
     const now = Date.now();
-    let entry = this.cache.get(`s:${hash}`);
+    let entry = this.sessionCache.get(value);
     if (!entry || now - entry.at > CREDENTIAL_CACHE_MS) {
+      const hash = tokenHash(value);
       const session = this.store.sessions.get(hash);
       const user = session && this.activeUser(session.userId);
-      if (!session || !user) { this.cache.delete(`s:${hash}`); return undefined; }
-      entry = { session, user, at: now };
-      this.remember(`s:${hash}`, entry);
+      if (!session || !user) { this.sessionCache.delete(value); return undefined; }
+      entry = { session, user, hash, at: now, expiresMs: Date.parse(session.expiresAt), lastSeenMs: Date.parse(session.lastSeenAt), touchedMs: 0 };
+      remember(this.sessionCache, value, entry);
     }
-    const s = entry.session!;
-    if (Date.parse(s.expiresAt) <= now) return undefined;
-    if (Date.parse(s.lastSeenAt) <= now - this.opts.sessionIdleMs) {
+    if (entry.expiresMs <= now) return undefined;
+    if (entry.lastSeenMs <= now - this.opts.sessionIdleMs) {
       // The cached copy's last-seen may be older than the store's: ask the store before calling it idle.
-      if (entry.at !== now) { this.cache.delete(`s:${hash}`); return this.session(value); }
+      if (entry.at !== now) { this.sessionCache.delete(value); return this.session(value); }
       return undefined;
     }
-    if (this.due(`s:${hash}`, now)) this.store.sessions.touch(hash, new Date(now));
-    return { session: s, user: entry.user, hash };
-  }
-
-  private remember(id: string, entry: { session?: SessionRecord; key?: ApiKeyRecord; user: User; at: number }): void {
-    if (this.cache.size >= CREDENTIAL_CACHE_MAX) this.cache.clear();
-    this.cache.set(id, entry);
+    // Last-seen is informational: one write per session per minute, not one per request.
+    if (now - entry.touchedMs >= TOUCH_INTERVAL_MS) {
+      entry.touchedMs = now;
+      if (this.due(`s:${entry.hash}`, now)) this.store.sessions.touch(entry.hash, new Date(now));
+    }
+    return entry;
   }
 
   private fromSessionCookie(value: string | undefined, sandboxID: string | null): Principal | undefined {
@@ -317,20 +323,17 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
   }
 
   private fromApiKey(key: string): Principal | undefined {
-    const hash = tokenHash(key);
     const now = Date.now();
-    let entry = this.cache.get(`k:${hash}`);
+    let entry = this.keyCache.get(key);
     if (!entry || now - entry.at > CREDENTIAL_CACHE_MS) {
-      const found = this.store.apiKeys.byHash(hash);
+      const found = this.store.apiKeys.byHash(tokenHash(key));
       const owner = found && this.activeUser(found.userId);
-      if (!found || !owner) { this.cache.delete(`k:${hash}`); return undefined; }
+      if (!found || !owner) { this.keyCache.delete(key); return undefined; }
       entry = { key: found, user: owner, at: now };
-      this.remember(`k:${hash}`, entry);
+      remember(this.keyCache, key, entry);
     }
-    const record = entry.key!;
-    const user = entry.user;
-    if (this.due(`k:${record.id}`, Date.now())) this.store.apiKeys.touch(record.id);
-    return { user, via: 'key', keyId: record.id };
+    if (this.due(`k:${entry.key.id}`, now)) this.store.apiKeys.touch(entry.key.id);
+    return { user: entry.user, via: 'key', keyId: entry.key.id };
   }
 
   private due(id: string, now: number): boolean {
@@ -344,6 +347,23 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     const user = this.store.users.byId(id);
     return user && !user.disabled && !user.deletedAt ? user : undefined;
   }
+}
+
+interface CachedSession {
+  session: SessionRecord;
+  user: User;
+  hash: string;
+  /** When it was read from the store. */
+  at: number;
+  expiresMs: number;
+  lastSeenMs: number;
+  /** When this process last considered writing last-seen. */
+  touchedMs: number;
+}
+
+function remember<T>(cache: Map<string, T>, id: string, entry: T): void {
+  if (cache.size >= CREDENTIAL_CACHE_MAX) cache.clear();
+  cache.set(id, entry);
 }
 
 function bearerFrom(headers: IncomingHttpHeaders): string | undefined {

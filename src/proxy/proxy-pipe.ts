@@ -1,4 +1,5 @@
-import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { forwardHttp } from './http-forward.ts';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
@@ -39,8 +40,14 @@ type RoutedRequest = IncomingMessage & { pipeTarget?: PipeTarget };
  * on a timer, so no frame pays for it.
  */
 export class ProxyPipe {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
-  private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0, agent: this.agent });
+  /**
+   * Kept-alive connections to sandboxes, as many idle as busy (closing them above a lower
+   * cap cost reconnects under load), each idle one closed before code-server's own 5 s
+   * keep-alive timeout would close it under a request.
+   */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, timeout: FREE_SOCKET_MS, scheduling: 'lifo' });
+  /** WebSockets only: each upgrade is a connection of its own. */
+  private readonly proxy = createProxyServer({ ws: true, xfwd: true, proxyTimeout: 0 });
   private readonly sockets = new Map<Duplex, SocketOwner & { read: number; written: number }>();
   private readonly onBytes: (sandboxID: string, bytesIn: number, bytesOut: number) => void;
   private readonly sampler: NodeJS.Timeout;
@@ -55,24 +62,7 @@ export class ProxyPipe {
     this.sandboxes = deps.sandboxes;
     this.log = deps.log;
     this.onBytes = deps.onBytes ?? (() => {});
-    this.proxy.on('error', (err, req, res) => {
-      const target = (req as RoutedRequest).pipeTarget;
-      this.log.warn({ err: err.message, url: req.url, sandboxID: target?.sandboxID }, 'proxy upstream error');
-      if (target?.mainService) void this.sandboxes.reportUnreachable(target.sandboxID).catch(() => {});
-      const what = target && !target.mainService ? 'nothing answered on that port in the sandbox: start your server there (on 0.0.0.0; 127.0.0.1 works in local sandboxes only), then reload'
-        : 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.';
-      if ('writeHead' in res) sendProxyError(req, res as ServerResponse, 502, 'upstream_unavailable', what);
-      else (res as Duplex).destroy();
-    });
-    this.proxy.on('proxyRes', (proxyRes) => {
-      // A sandbox must not overwrite the gateway's own cookies.
-      const cookies = proxyRes.headers['set-cookie'];
-      if (cookies) proxyRes.headers['set-cookie'] = cookies.filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()));
-      // A second CSP header adds the framing rule to whatever the sandbox's server sends.
-      const csp = proxyRes.headers['content-security-policy'];
-      proxyRes.headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
-      proxyRes.headers['x-frame-options'] = 'SAMEORIGIN';
-    });
+    this.proxy.on('error', (err, req, res) => this.upstreamError(err, req, res));
     deps.auth.on('revoked', (what) => {
       for (const [socket, owner] of this.sockets) {
         if (owner.userId === what.userId || owner.sandboxID === what.sandboxID
@@ -85,13 +75,28 @@ export class ProxyPipe {
     this.sampler.unref();
   }
 
-  web(req: IncomingMessage, res: ServerResponse, target: PipeTarget): void {
+  /** `secure`: the client's scheme is https (for the sandbox's X-Forwarded-Proto). */
+  web(req: IncomingMessage, res: ServerResponse, target: PipeTarget, secure: boolean): void {
     (req as RoutedRequest).pipeTarget = target;
     this.sandboxes.touch(target.sandboxID);
     const socket = res.socket;
     const writtenBefore = socket?.bytesWritten ?? 0;
     res.once('finish', () => this.onBytes(target.sandboxID, Number(req.headers['content-length'] ?? 0) || 0, (socket?.bytesWritten ?? 0) - writtenBefore));
-    this.proxy.web(req, res, { target: toTarget(target.endpoint), ...(target.cookiePath ? { cookiePathRewrite: { '*': target.cookiePath } } : {}) });
+    forwardHttp(req, res, {
+      endpoint: target.endpoint, agent: this.agent, secure,
+      rewrite: (headers) => rewriteResponseHeaders(headers, target.cookiePath),
+      onError: (err) => this.upstreamError(err, req, res),
+    });
+  }
+
+  private upstreamError(err: Error, req: IncomingMessage, res: ServerResponse | Duplex): void {
+    const target = (req as RoutedRequest).pipeTarget;
+    this.log.warn({ err: err.message, url: req.url, sandboxID: target?.sandboxID }, 'proxy upstream error');
+    if (target?.mainService) void this.sandboxes.reportUnreachable(target.sandboxID).catch(() => {});
+    const what = target && !target.mainService ? 'nothing answered on that port in the sandbox: start your server there (on 0.0.0.0; 127.0.0.1 works in local sandboxes only), then reload'
+      : 'the workspace did not answer. Reload in a moment; if it persists, check the sandbox\'s state.';
+    if ('writeHead' in res) sendProxyError(req, res, 502, 'upstream_unavailable', what);
+    else res.destroy();
   }
 
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: PipeTarget, owner: Omit<SocketOwner, 'sandboxID'>): void {
@@ -135,6 +140,22 @@ export class ProxyPipe {
     entry.written = written;
     this.sandboxes.touch(entry.sandboxID);
   }
+}
+
+const FREE_SOCKET_MS = 4_000;
+
+/** What every proxied answer gets: the gateway's cookies cannot be set, cookies stay under the route's path, only the portal may frame it. */
+function rewriteResponseHeaders(headers: IncomingHttpHeaders, cookiePath: string | undefined): void {
+  const cookies = headers['set-cookie'];
+  if (cookies) {
+    headers['set-cookie'] = cookies
+      .filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()))
+      .map((c) => (cookiePath ? c.replace(/;\s*path=[^;]*/i, `; Path=${cookiePath}`) : c));
+  }
+  // A second CSP header adds the framing rule to whatever the sandbox's server sends.
+  const csp = headers['content-security-policy'];
+  headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
+  headers['x-frame-options'] = 'SAMEORIGIN';
 }
 
 function toTarget(endpoint: Endpoint) {

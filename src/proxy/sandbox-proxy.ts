@@ -104,7 +104,7 @@ export class SandboxProxy {
       if (preview.path !== undefined) req.url = preview.path;
       // The app's cookies stay under its own preview path, not on the gateway's whole origin.
       const cookiePath = `${prefix}${preview.path === undefined ? 'absproxy' : 'proxy'}/${preview.port}/`;
-      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false, cookiePath });
+      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false, cookiePath }, publicBase.secure);
       return;
     }
     req.url = upstreamPath;
@@ -116,7 +116,7 @@ export class SandboxProxy {
         return;
       }
     }
-    this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint, mainService: true, cookiePath: prefix });
+    this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint, mainService: true, cookiePath: prefix }, publicBase.secure);
   }
 
   /** Scheme and host as the client saw them (a trusted proxy's X-Forwarded-* included). */

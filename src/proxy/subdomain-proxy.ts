@@ -109,7 +109,7 @@ export class SubdomainProxy {
     const principal = this.deps.auth.requireForHost(req.headers, route.host);
     const target = await this.target(route, principal, req.method === 'GET' && wantsHtml(req));
     stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
-    this.deps.pipe.web(req, res, target);
+    this.deps.pipe.web(req, res, target, this.secureCookie || this.deps.proxies.isHttps(req));
   }
 
   /** The base domain sent the browser here with a one-time token: trade it for this host's cookie, and go where it was going. */
