@@ -2,13 +2,14 @@
 // sessions, quotas, CSRF, headers and the audit log.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 let gw: Gateway;
 let runtime: FakeRuntime;
@@ -27,7 +28,7 @@ const login = async (username: string, password: string) => {
 };
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'cy-acc-'));
+  dataDir = tempDir('cy-acc-');
   runtime = new FakeRuntime();
   gw = await startGateway(loadConfig({ env: {}, flags: { dataDir } }), { runtime, listen: false, log: pino({ level: 'silent' }), env: { CODEYARD_ADMIN_PASSWORD: 'admin-password-1' } });
   admin = await login('admin', 'admin-password-1');

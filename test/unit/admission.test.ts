@@ -12,6 +12,7 @@ import { CapacityError } from '../../src/errors.ts';
 import { Store } from '../../src/store/store.ts';
 import { WorkspaceService } from '../../src/workspaces/workspace-service.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const GiB = 1024 ** 3;
 
@@ -22,7 +23,7 @@ function setup(memoryShare = 0.5) {
   const owner = store.users.create('dan', 'h', 'user');
   const log = pino({ level: 'silent' });
   const service = new SandboxService({
-    store, runtime, log, workspaces: new WorkspaceService({ store, dataDir: mkdtempSync(join(tmpdir(), 'codeyard-ws-')), log }),
+    store, runtime, log, workspaces: new WorkspaceService({ store, dataDir: tempDir('codeyard-ws-'), log }),
     defaults: { memoryMB: 512, cpuCount: 1 }, startTimeoutMs: 10_000,
     admission: new MemoryAdmission({ memoryShare, totalBytes: 4 * GiB }),
     supervision: { ...DEFAULT_SUPERVISION, backoffMs: [50], checkIntervalMs: 20 },

@@ -3,7 +3,7 @@
 // The proxy itself, with a real opencode, is in test/e2e/model-proxy.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -15,6 +15,7 @@ import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
 import { fakeProviderConfig, startFakeModelProvider } from '../helpers/fake-model-provider.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const call = (userId: number, at: string, provider: string, model: string, input: number, output: number, ownKey = false) =>
   ({ at, userId, sandboxID: 's1', provider, model, inputTokens: input, outputTokens: output, latencyMs: 5, status: 200, ownKey });
@@ -45,7 +46,7 @@ test('usage: totals count every call of the period, groups are by user, provider
 });
 
 test('provider keys: a 0600 file; hints show the last four characters of a long key only', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cy-keys-'));
+  const dir = tempDir('cy-keys-');
   const keys = new ProviderKeys(dir);
   keys.set('anthropic', 'sk-ant-0123456789abcdefWXYZ');
   keys.set('openai', 'short-key');
@@ -74,7 +75,7 @@ const login = async (username: string, password: string) => {
 };
 
 before(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cy-ai-'));
+  const dataDir = tempDir('cy-ai-');
   runtime = new FakeRuntime();
   writeFileSync(join(dataDir, 'codeyard.yaml'), 'ai:\n  monthlyTokens: 5000\n');
   const config = loadConfig({ env: {}, flags: { dataDir } });
@@ -129,7 +130,7 @@ test('routes: every configured provider with whether it has a key; settings and 
 
 test('the proxy: past requestsPerMinute a 429 that says when to retry; a provider with no key a 403 that says who must add one', async () => {
   const fake = await startFakeModelProvider();
-  const dataDir = mkdtempSync(join(tmpdir(), 'cy-ai-proxy-'));
+  const dataDir = tempDir('cy-ai-proxy-');
   writeFileSync(join(dataDir, 'codeyard.yaml'), fakeProviderConfig(fake.port, ['  requestsPerMinute: 2']));
   const rt = new FakeRuntime();
   const proxyGw = await startGateway(loadConfig({ env: {}, flags: { dataDir, port: 0 } }), { runtime: rt, log: pino({ level: 'silent' }), env: {} });

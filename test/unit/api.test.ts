@@ -2,7 +2,7 @@
 // and lifecycle rules. The real driver is exercised in test/e2e/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, readFileSync } from 'node:fs';
+import { statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 let gw: Gateway;
 let runtime: FakeRuntime;
@@ -32,7 +33,7 @@ const login = async (username: string, password: string) => {
 };
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'cy-api-'));
+  dataDir = tempDir('cy-api-');
   runtime = new FakeRuntime();
   gw = await startGateway(loadConfig({ env: {}, flags: { dataDir } }), { runtime, listen: false, log: pino({ level: 'silent' }), env: {} });
   const password = readFileSync(join(dataDir, 'initial-admin-password'), 'utf8').trim();

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, publicBaseUrl } from '../../src/config.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'cy-config-'));
+const dir = () => tempDir('cy-config-');
 
 test('defaults: 127.0.0.1:8080, data dir under ~/.local/share, bubblewrap isolation', () => {
   const c = loadConfig({ env: {}, flags: { dataDir: dir() } });

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startGateway, type Gateway } from '../../src/gateway.ts';
 import { FakeRuntime } from '../helpers/fake-runtime.ts';
 import { Api } from '../helpers/gateway-process.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 let gw: Gateway;
 let runtime: FakeRuntime;
@@ -18,7 +19,7 @@ let id: string;
 
 before(async () => {
   runtime = new FakeRuntime();
-  gw = await startGateway(loadConfig({ env: {}, flags: { dataDir: mkdtempSync(join(tmpdir(), 'cy-proxy-')), port: 0 } }),
+  gw = await startGateway(loadConfig({ env: {}, flags: { dataDir: tempDir('cy-proxy-'), port: 0 } }),
     { runtime, log: pino({ level: 'silent' }), env: { CODEYARD_ADMIN_PASSWORD: 'pw-admin-1' } });
   api = await Api.login(gw.url, 'admin', 'pw-admin-1');
   id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;

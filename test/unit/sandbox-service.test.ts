@@ -10,8 +10,9 @@ import { WorkspaceService } from '../../src/workspaces/workspace-service.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from '../helpers/temp-dir.ts';
 
-const workspacesFor = (store: Store) => new WorkspaceService({ store, dataDir: mkdtempSync(join(tmpdir(), 'codeyard-ws-')), log: pino({ level: 'silent' }) });
+const workspacesFor = (store: Store) => new WorkspaceService({ store, dataDir: tempDir('codeyard-ws-'), log: pino({ level: 'silent' }) });
 
 const setup = (over: Partial<ConstructorParameters<typeof SandboxService>[0]> = {}) => {
   const store = Store.inMemory();

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 test('migrations apply once; the database reopens with its data (WAL)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cy-store-'));
+  const dir = tempDir('cy-store-');
   const s1 = Store.open(dir);
   assert.equal(s1.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(s1.db.pragma('user_version', { simple: true }), 9);

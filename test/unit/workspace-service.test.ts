@@ -1,16 +1,17 @@
 // Persistent workspaces: names, directories, rename, guarded delete, purge.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Store } from '../../src/store/store.ts';
 import { WorkspaceService } from '../../src/workspaces/workspace-service.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const setup = () => {
   const store = Store.inMemory();
-  const dataDir = mkdtempSync(join(tmpdir(), 'codeyard-ws-'));
+  const dataDir = tempDir('codeyard-ws-');
   const workspaces = new WorkspaceService({ store, dataDir, log: pino({ level: 'silent' }) });
   const dan = store.users.create('dan', 'h', 'user');
   return { store, dataDir, workspaces, dan };
