@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import proxyAddr from '@fastify/proxy-addr';
 
+const TRUSTED = Symbol('trusted peer');
+
 /** The address a connection on the gateway's unix socket reports (it has none of its own). */
 export const UNIX_PEER = 'unix-socket';
 
@@ -30,7 +32,9 @@ export class TrustedProxies {
 
   /** Whether the direct peer is a proxy we trust. */
   fromTrustedPeer(req: IncomingMessage): boolean {
-    return this.trust(req.socket.remoteAddress ?? '', 0);
+    // Asked several times per request, on connections that carry many: decided once per connection.
+    const socket = req.socket as Socket & { [TRUSTED]?: boolean };
+    return (socket[TRUSTED] ??= this.trust(socket.remoteAddress ?? '', 0));
   }
 
   /** The client's address: the nearest untrusted hop of X-Forwarded-For, or the peer itself. */
