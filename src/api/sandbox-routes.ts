@@ -291,7 +291,7 @@ function subdomainUrls(r: SandboxRecord, owner: string, baseUrl: string, baseDom
   const urls: Record<string, string> = {};
   const services = findTemplate(r.templateID)?.services ?? {};
   // A name a DNS label cannot carry ("." or "_") has no subdomain: its IDE is reached by path.
-  if ('ide' in services && r.workspace && /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/.test(r.workspace.name.toLowerCase()) && !r.workspace.name.includes('--')) urls.workspace = origin(subdomainHost(baseDomain, { user: owner, workspace: r.workspace.name }));
+  if ('ide' in services && r.workspace && /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/.test(r.workspace.name.toLowerCase())) urls.workspace = origin(subdomainHost(baseDomain, { user: owner, workspace: r.workspace.name }));
   if ('ide' in services) urls.preview = origin(`{port}-${r.sandboxID}.${baseDomain}`);
   return urls;
 }
