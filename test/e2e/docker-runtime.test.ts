@@ -88,7 +88,8 @@ test('VS Code in a container through the proxy: workbench, explorer, terminal', 
   assert.equal(record.Config.Labels['codeyard.user'], 'admin');
   assert.equal((await exec(id, `echo "from a container" > in-container.txt && ${DOM_TERMINAL_SETTINGS}`)).exitCode, 0);
   // The model proxy is on the host's loopback; the container reaches it through the relay, at the URL its opencode config names.
-  const baseURL = JSON.parse((await exec(id, 'cat "$OPENCODE_CONFIG"')).stdout).provider.anthropic.options.baseURL as string;
+  const providers = JSON.parse((await exec(id, 'cat "$OPENCODE_CONFIG"')).stdout).provider as Record<string, { options: { baseURL: string } }>;
+  const baseURL = Object.values(providers)[0]!.options.baseURL;
   const health = await exec(id, `curl -s ${new URL(baseURL).origin}/healthz`);
   assert.equal(health.stdout, '{"status":"ok"}', health.stderr);
   const page = await openIde(browser, gw.url, id, 'admin', ADMIN_PASSWORD);
