@@ -103,7 +103,7 @@ async function codeServerByHand(): Promise<number> {
   const dir = mkdtempSync('/tmp/cy-bench-cs-');
   const socket = join(dir, 'cs.sock');
   const t0 = performance.now();
-  const child = spawn(toolchainPaths().nodeBin, codeServerArgs(dir, ['--socket', socket]), { stdio: 'ignore', env: { HOME: dir, PATH: process.env.PATH } });
+  const child = spawn(toolchainPaths().nodeBin, codeServerArgs(dir, ['--socket', socket]), { stdio: 'ignore', detached: true, env: { HOME: dir, PATH: process.env.PATH } });
   try {
     while (!(await healthy(socket))) {
       if (performance.now() - t0 > HEALTH_TIMEOUT_MS) throw new Error('code-server started by hand did not answer /healthz');
@@ -111,7 +111,7 @@ async function codeServerByHand(): Promise<number> {
     }
     return performance.now() - t0;
   } finally {
-    child.kill('SIGKILL');
+    killGroup(child.pid);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -131,7 +131,7 @@ async function workbenchByHand(browser: Browser): Promise<number> {
   writeFileSync(join(dir, 'README.md'), '');
   const context = await browser.newContext();
   const t0 = performance.now();
-  const child = spawn(toolchainPaths().nodeBin, codeServerArgs(dir, ['--bind-addr', `127.0.0.1:${port}`]), { stdio: 'ignore', env: { HOME: dir, PATH: process.env.PATH } });
+  const child = spawn(toolchainPaths().nodeBin, codeServerArgs(dir, ['--bind-addr', `127.0.0.1:${port}`]), { stdio: 'ignore', detached: true, env: { HOME: dir, PATH: process.env.PATH } });
   try {
     for (;;) {
       try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break; } catch { /* not yet */ }
@@ -143,8 +143,14 @@ async function workbenchByHand(browser: Browser): Promise<number> {
     await explorerShowsReadme(page);
     return performance.now() - t0;
   } finally {
-    child.kill('SIGKILL');
+    killGroup(child.pid);
     await context.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** code-server forks an extension host that outlives its parent: the baseline runs in a process group of its own, and the whole group goes. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
 }
