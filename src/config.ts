@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import proxyAddr from '@fastify/proxy-addr';
 import { InvalidInputError } from './errors.ts';
+import { DNS_NAME } from './proxy/host-route.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 /** The workspace image this version builds and runs by default. */
@@ -45,7 +46,7 @@ const ConfigSchema = z.strictObject({
      * pointing here): <user>.<domain> is the user's default workspace, <workspace>--<user>.<domain>
      * a named one, <port>-<sandboxID>.<domain> a port inside a sandbox. Unset: path routing only.
      */
-    baseDomain: z.string().regex(/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    baseDomain: z.string().regex(DNS_NAME,
       'a lowercase DNS name such as code.example.com (no scheme, port or wildcard)').optional(),
     /**
      * code-server's own /proxy/<port>/ and /absproxy/<port>/ under /vscode-proxy/<id>/. They serve

@@ -5,6 +5,7 @@
 // address and scheme passed on in X-Forwarded-* (the gateway trusts them only from
 // the proxy's address: set trustProxy).
 import { InvalidInputError } from '../errors.ts';
+import { DNS_NAME } from '../proxy/host-route.ts';
 
 export interface NginxConfigOptions {
   /** The base domain: the portal at <domain>, sandboxes at *.<domain>. */
@@ -24,13 +25,12 @@ export interface NginxConfigOptions {
   catchAll?: boolean;
 }
 
-const DOMAIN = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const LISTEN = /^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\]|localhost):)?\d{1,5}$/i;
 const SAFE_PATH = /^\/[^\s;'"{}$\\]+$/;
 
 export function nginxConfig(o: NginxConfigOptions): string {
   const domain = o.domain.toLowerCase();
-  if (!DOMAIN.test(domain)) throw new InvalidInputError(`--domain: "${o.domain}" is not a DNS name such as code.example.com (no scheme, port or wildcard)`);
+  if (!DNS_NAME.test(domain)) throw new InvalidInputError(`--domain: "${o.domain}" is not a DNS name such as code.example.com (no scheme, port or wildcard)`);
   if ((o.cert === undefined) !== (o.key === undefined)) throw new InvalidInputError('--cert and --key go together: give both or neither');
   for (const [flag, path] of [['--cert', o.cert], ['--key', o.key]] as const) {
     if (path !== undefined && !SAFE_PATH.test(path)) throw new InvalidInputError(`${flag}: "${path}" must be an absolute path without spaces, quotes, ";", "{", "}" or "$"`);

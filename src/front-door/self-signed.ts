@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidInputError, SetupError } from '../errors.ts';
+import { DNS_NAME } from '../proxy/host-route.ts';
 
-const DOMAIN = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /**
  * A self-signed certificate for <domain> and *.<domain> (the subdomains routing
  * uses), for test setups: browsers warn about it. Made by openssl; the key is 0600.
  */
 export function makeSelfSigned(domain: string, outDir: string, days = 90): { cert: string; key: string } {
-  if (!DOMAIN.test(domain)) throw new InvalidInputError(`--domain: "${domain}" is not a lowercase DNS name such as code.test`);
+  if (!DNS_NAME.test(domain)) throw new InvalidInputError(`--domain: "${domain}" is not a lowercase DNS name such as code.test`);
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const cert = join(outDir, `${domain}.crt`);
   const key = join(outDir, `${domain}.key`);

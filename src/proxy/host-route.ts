@@ -11,6 +11,9 @@ export type HostRoute =
   | { kind: 'port'; host: string; sandboxID: string; port: number }
   | { kind: 'unknown'; host: string };
 
+/** A lowercase DNS name (code.example.com): labels of 1–63 letters, digits and inner hyphens, 200 characters at most. */
+export const DNS_NAME = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
 const PORT_LABEL = /^([1-9][0-9]{0,4})-([a-z0-9]{20})$/;
 const USER_LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const WORKSPACE_LABEL = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;

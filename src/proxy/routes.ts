@@ -38,3 +38,9 @@ export function matchProxyRoute(url: string): ProxyRoute | 'bad' | undefined {
   const [, sandboxID, path, query = ''] = m;
   return { sandboxID: sandboxID!, service: route.service, prefix: `${route.prefix}${sandboxID}/`, upstreamPath: path === undefined ? undefined : path + query };
 }
+
+/** A URL's path and its query (with its "?"; URLSearchParams takes it as is). */
+export function splitQuery(url: string): [string, string] {
+  const i = url.indexOf('?');
+  return i < 0 ? [url, ''] : [url.slice(0, i), url.slice(i)];
+}

@@ -13,7 +13,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { CodeyardError, SandboxStartingError, ForbiddenError, InternalError, NotFoundError, UnauthorizedError, UpstreamUnavailableError } from '../errors.ts';
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { findTemplate } from '../templates/catalog.ts';
-import { CDP_PREFIX, IDE_PREFIX, cdpProxyPath, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
+import { CDP_PREFIX, IDE_PREFIX, splitQuery, cdpProxyPath, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
 import { browserWebSocketPath, proxyCdpJson } from './cdp-json.ts';
 import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
 
@@ -258,9 +258,4 @@ function takeToken(url: string): { token: string | undefined; rest: string } {
 function badSegment(url: string, prefix: string): string {
   const segment = url.slice(prefix.length).split(/[/?#]/)[0] ?? '';
   return segment ? JSON.stringify(segment.slice(0, 80)) : 'an empty segment';
-}
-
-function splitQuery(url: string): [string, string] {
-  const i = url.indexOf('?');
-  return i < 0 ? [url, ''] : [url.slice(0, i), url.slice(i)];
 }

@@ -14,6 +14,7 @@ import { CodeyardError, SandboxStartingError, ForbiddenError, InternalError, Not
 import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { safeNext } from '../portal/login-page.ts';
 import { matchHostRoute, type HostRoute } from './host-route.ts';
+import { splitQuery } from './routes.ts';
 import type { ProxyPipe } from './proxy-pipe.ts';
 import type { TrustedProxies } from './trusted-proxies.ts';
 import { stripGatewayCredentials } from './sandbox-proxy.ts';
@@ -47,8 +48,6 @@ type Target = { sandboxID: string; endpoint: Endpoint; mainService: boolean };
 export class SubdomainProxy {
   private readonly deps: SubdomainProxyDeps;
   private readonly secureCookie: boolean;
-  /** Port endpoints found recently: finding one reads /proc, which an asset-heavy page should not pay per request. */
-  private readonly portCache = new Map<string, { endpoint: Endpoint; at: number }>();
   /** Workspace host → the sandbox serving it (the host names its owner, checked before this is read). */
   private readonly hostSandbox = new Map<string, string>();
 
@@ -144,7 +143,7 @@ export class SubdomainProxy {
     if (route.kind === 'port') {
       const facts = (() => { try { return this.deps.sandboxes.factsFor(principal.user, route.sandboxID); } catch { return undefined; } })();
       if (!facts || facts.ownerId !== principal.user.id) throw new NotFoundError(`no sandbox ${route.sandboxID} of yours: port previews open for the sandbox's owner only`);
-      return { sandboxID: route.sandboxID, endpoint: await this.portEndpoint(route.sandboxID, route.port), mainService: false };
+      return { sandboxID: route.sandboxID, endpoint: await this.deps.sandboxes.portEndpoint(route.sandboxID, route.port), mainService: false };
     }
     if (route.user !== principal.user.username) {
       throw new ForbiddenError(`${route.host} is ${route.user}'s workspace and you are signed in as ${principal.user.username}: open your own (${principal.user.username}.${this.deps.baseDomain})`);
@@ -183,16 +182,6 @@ export class SubdomainProxy {
     return record;
   }
 
-  private async portEndpoint(sandboxID: string, port: number): Promise<Endpoint> {
-    const key = `${sandboxID}:${port}`;
-    const cached = this.portCache.get(key);
-    if (cached && Date.now() - cached.at < PORT_CACHE_MS && this.deps.sandboxes.endpoint(sandboxID, 'ide')) return cached.endpoint;
-    const endpoint = await this.deps.sandboxes.portEndpoint(sandboxID, port);
-    if (this.portCache.size > 10_000) this.portCache.clear();
-    this.portCache.set(key, { endpoint, at: Date.now() });
-    return endpoint;
-  }
-
   private asCodeyardError(err: unknown): CodeyardError {
     if (err instanceof CodeyardError) return err;
     this.deps.log.error({ err }, 'subdomain proxy failure');
@@ -200,11 +189,5 @@ export class SubdomainProxy {
   }
 }
 
-const PORT_CACHE_MS = 2_000;
 /** Long enough to log in on the base domain in between. */
 const HANDOFF_STATE_SECONDS = 600;
-
-function splitQuery(url: string): [string, string] {
-  const i = url.indexOf('?');
-  return i < 0 ? [url, ''] : [url.slice(0, i), url.slice(i + 1)];
-}

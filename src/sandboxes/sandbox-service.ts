@@ -76,6 +76,8 @@ export interface SandboxServiceOptions {
 
 /** Activity is noted in memory on every request and frame, and written to the store at most this often. */
 const ACTIVITY_FLUSH_MS = 5_000;
+/** How long a found port-preview endpoint is reused without looking again. */
+const PORT_ENDPOINT_CACHE_MS = 2_000;
 
 /** Lines of output kept with a crash. */
 const CRASH_LOG_LINES = 50;
@@ -134,6 +136,8 @@ export class SandboxService {
   readonly progress = new EventEmitter<{ progress: [ProgressEvent] }>();
   /** Owner and template per sandbox, as the proxy reads them (see factsFor). */
   private readonly facts = new Map<string, { ownerId: number; templateID: string }>();
+  /** Recent port-preview endpoints, by "<sandboxID>:<port>" (see portEndpoint). */
+  private readonly portEndpoints = new Map<string, { endpoint: Endpoint; at: number }>();
 
   constructor(opts: SandboxServiceOptions) {
     this.opts = opts;
@@ -418,12 +422,22 @@ export class SandboxService {
     return found.state === 'stopped' ? this.startOnOpen(user, found.sandboxID) : found;
   }
 
-  /** Where to dial `port` inside a running sandbox (a port preview). */
+  /**
+   * Where to dial `port` inside a running sandbox (a port preview). Finding it reads
+   * /proc or asks the engine, which an asset-heavy page should not pay per request:
+   * an answer is kept for a moment while the sandbox runs.
+   */
   async portEndpoint(sandboxID: string, port: number): Promise<Endpoint> {
+    const key = `${sandboxID}:${port}`;
+    const cached = this.portEndpoints.get(key);
+    if (cached && Date.now() - cached.at < PORT_ENDPOINT_CACHE_MS && this.endpoints.has(sandboxID)) return cached.endpoint;
     const record = this.mustGet(sandboxID);
     if (record.state !== 'running') throw new UpstreamUnavailableError(`sandbox ${sandboxID} is ${record.state}: start it, then reload`);
     if (!this.opts.runtime.portEndpoint) throw new NotFoundError(`the ${this.opts.runtime.name} runtime does not offer port previews`);
-    return this.opts.runtime.portEndpoint(this.spec(record), port);
+    const endpoint = await this.opts.runtime.portEndpoint(this.spec(record), port);
+    if (this.portEndpoints.size > 10_000) this.portEndpoints.clear();
+    this.portEndpoints.set(key, { endpoint, at: Date.now() });
+    return endpoint;
   }
 
   /** Sets the timeout to `seconds` from now (E2B's semantics); 0 clears it. */
