@@ -5,17 +5,18 @@
 // figures as JSON under test-results/bench/.
 //   npm run bench                 the full run (~10 minutes)
 //   npm run bench -- --quick      about a minute: fewer samples, no browser, no docker, admission computed
-//   npm run bench -- --only proxy,scale    some sections (proxy, startup, docker, scale)
+//   npm run bench -- --only proxy,scale    some sections (proxy, startup, docker, scale, netns)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { proxyBench } from './lib/proxy-bench.ts';
 import { startupBench } from './lib/startup-bench.ts';
+import { netnsBench } from './lib/netns-bench.ts';
 import { dockerStartupBench, dockerUnavailable } from './lib/docker-startup.ts';
 import { admissionBench, admissionComputed, idleSocketsBench } from './lib/scale-bench.ts';
 import { machine, markdownTable, rows, type BenchResults } from './lib/report.ts';
 
-const SECTIONS = ['proxy', 'startup', 'docker', 'scale'] as const;
+const SECTIONS = ['proxy', 'startup', 'docker', 'scale', 'netns'] as const;
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const quick = values.quick;
 const only = new Set(values.only ? values.only.split(',').map((s) => s.trim()) : SECTIONS);
@@ -40,6 +41,10 @@ if (only.has('docker')) {
   const why = quick ? '--quick' : await dockerUnavailable();
   if (!why) log('start-up: docker runtime');
   results.docker = why ? { skipped: why } : await dockerStartupBench(5);
+}
+if (only.has('netns')) {
+  log('network: a namespace per sandbox against the host\'s network');
+  results.netns = await netnsBench(quick ? { rounds: 2, httpSeconds: 2, connections: 10 } : { rounds: 5, httpSeconds: 5, connections: 10 }, log);
 }
 if (only.has('scale')) {
   log('scale: idle WebSockets');

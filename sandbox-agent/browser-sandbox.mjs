@@ -1,9 +1,10 @@
 // Runs inside a browser sandbox (on the sandbox's Node): starts headless
-// Chromium and connects it to the gateway through two sockets in the run
-// directory, because the sandbox has a network namespace of its own:
-//   cdp.sock    — the gateway dials it; bytes go to Chromium's DevTools
-//                 listener on the sandbox's loopback (HTTP and WebSocket alike)
-//   egress.sock — the gateway's egress proxy; Chromium reaches the outside
+// Chromium and connects it to the gateway through two sockets, because the
+// sandbox has a network namespace of its own:
+//   cdp.sock    — in the run directory; the gateway dials it; bytes go to Chromium's
+//                 DevTools listener on the sandbox's loopback (HTTP and WebSocket alike)
+//   egress.sock — in the gateway's (read-only) directory, the gateway's egress
+//                 proxy; Chromium reaches the outside
 //                 through 127.0.0.1:3128 here, which leads to it (when present)
 // Exits with Chromium's status, so the supervisor sees a crash as one.
 import { spawn } from 'node:child_process';
@@ -12,10 +13,12 @@ import { connect } from 'node:net';
 import { relay } from './relay.mjs';
 
 const RUN = process.env.CODEYARD_RUN_DIR ?? '/run/codeyard';
+// What the gateway provides: read-only here.
+const GATEWAY = process.env.CODEYARD_GATEWAY_DIR ?? '/run/codeyard-gateway';
 const CHROMIUM = process.env.CODEYARD_CHROMIUM ?? '/usr/bin/chromium';
 const DEVTOOLS_PORT = 9222;
 const EGRESS_PORT = 3128;
-const egress = `${RUN}/egress.sock`;
+const egress = `${GATEWAY}/egress.sock`;
 const cdp = `${RUN}/cdp.sock`;
 
 function devtoolsAnswers() {

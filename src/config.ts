@@ -2,7 +2,7 @@
 // < environment (CODEYARD_*) < command-line flags. Validated once; every error
 // names the key and the source it came from.
 import { readFileSync, existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -49,9 +49,10 @@ const ConfigSchema = z.strictObject({
     baseDomain: z.string().regex(DNS_NAME,
       'a lowercase DNS name such as code.example.com (no scheme, port or wildcard)').optional(),
     /**
-     * code-server's own /proxy/<port>/ and /absproxy/<port>/ under /vscode-proxy/<id>/. They serve
-     * what the sandbox runs on the gateway's origin, so they default to on only without a baseDomain
-     * (whose port subdomains give every preview an origin of its own).
+     * Port previews by path: /proxy/<port>/ and /absproxy/<port>/ under /vscode-proxy/<id>/. They serve
+     * what the sandbox runs on the portal's own origin, so they are off unless set to true here (the
+     * gateway then warns, and each such page runs in an opaque origin, CSP `sandbox`); port subdomains
+     * under baseDomain give every preview an origin of its own.
      */
     pathPreviews: z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true').optional(),
   }).prefault({}),
@@ -67,6 +68,18 @@ const ConfigSchema = z.strictObject({
   /** GET /metrics (Prometheus): with a token, for whoever presents it (Bearer); without, for loopback clients only. */
   metrics: z.strictObject({
     token: z.string().min(16, 'at least 16 characters').optional(),
+  }).prefault({}),
+  /** What one client may hold of the gateway's listeners (TCP, TLS, the redirect port, the unix socket). */
+  server: z.strictObject({
+    /** A connection must deliver a request's complete headers this long after opening (or after its next request
+     *  starts): slow or silent clients get a 408 and are closed. Bodies, streams and WebSockets are not timed. */
+    headersTimeoutSeconds: z.coerce.number().positive().max(3600).default(20),
+    /** A kept-alive connection with no request in flight is closed after this long. Longer than nginx's upstream
+     *  keep-alive (60 s), so the gateway never closes a connection nginx is about to reuse. */
+    keepAliveTimeoutSeconds: z.coerce.number().positive().max(3600).default(65),
+    /** Open connections one client address may hold on the TCP listeners; more are closed at once (0: no cap).
+     *  The unix socket and trustProxy peers (one proxy carries many clients) are not counted. */
+    maxConnectionsPerClient: z.coerce.number().int().min(0).default(256),
   }).prefault({}),
   auth: z.strictObject({
     /** A session ends this long after login, whatever happens. */
@@ -99,6 +112,10 @@ const ConfigSchema = z.strictObject({
       /** First host uid handed to sandboxes when the gateway runs as root; sandbox N gets base+N.
        *  Far above login users' uids, so a sandbox never shares a uid with a person. */
       uidBase: z.coerce.number().int().min(100000).default(200000),
+      /** `namespace` (default): every sandbox has a network of its own (slirp4netns out, nothing of the host's
+       *  loopback or another sandbox's). `host`: sandboxes share the host's network, as before 0.2: for
+       *  measurements and single-user machines only — any sandbox then reaches every other's servers. */
+      network: z.enum(['namespace', 'host']).default('namespace'),
     }).prefault({}),
   }).prefault({}),
   supervisor: z.strictObject({
@@ -114,9 +131,38 @@ const ConfigSchema = z.strictObject({
     healthIntervalSeconds: z.coerce.number().positive().default(5),
     healthFailures: z.coerce.number().int().min(1).default(3),
   }).prefault({}),
+  /** Accounts. */
+  users: z.strictObject({
+    /**
+     * What each account with role `user` may hold unless an admin set its own limit
+     * (PATCH /api/users/:name {limits}: a number, null for no limit, "default" for
+     * these). Admins follow no default: they have no limit unless one is set. null: no limit.
+     */
+    defaultLimits: z.strictObject({
+      /** Sandboxes a user may have, stopped ones included (each holds a record and a workspace). */
+      maxSandboxes: z.coerce.number().int().min(0).nullable().default(4),
+      /** MB of memoryMB the user's sandboxes that are not stopped may hold together. */
+      maxMemoryMB: z.coerce.number().int().min(0).nullable().default(8192),
+      /**
+       * CPUs (cpuCount) the user's sandboxes that are not stopped may hold together. Default
+       * null: CPU is shared, not reserved (nobody's start fails for it, busy sandboxes share
+       * the cores), and a total of "the host's cores" would still let one user take them all;
+       * sandboxes.maxCpuCount caps each sandbox.
+       */
+      maxCpu: z.coerce.number().min(0).nullable().default(null),
+      /** MB a user's workspace may fill: carried as a default here, enforced where workspaces are (not by the gateway's admission). */
+      workspaceMB: z.coerce.number().int().min(0).nullable().default(10240),
+    }).prefault({}),
+  }).prefault({}),
   sandboxes: z.strictObject({
     defaultMemoryMB: z.coerce.number().int().min(128).default(2048),
     defaultCpuCount: z.coerce.number().positive().default(1),
+    /** The most memoryMB one sandbox may have (creates and starts past it: 403); admins too. */
+    maxMemoryMB: z.coerce.number().int().min(128).default(8192),
+    /** The most cpuCount one sandbox may have; default: this machine's cores. */
+    maxCpuCount: z.coerce.number().positive().default(availableParallelism()),
+    /** Size limit of a throwaway workspace (home and files) in MB, where limits are hard (storage.workspaceImageMB). */
+    throwawayWorkspaceMB: z.coerce.number().int().min(16).default(2048),
     /** Processes (and threads) one sandbox may hold at once: a fork bomb stays inside it. */
     maxProcesses: z.coerce.number().int().min(64).default(4096),
     /** A running sandbox nobody has used (no HTTP request, no WebSocket frame) for this long is stopped; 0: never. */
@@ -130,6 +176,31 @@ const ConfigSchema = z.strictObject({
      * than their limit); 0 turns the check off.
      */
     memoryShare: z.coerce.number().min(0).max(16).default(0.8),
+    /**
+     * Of what memoryShare allows, the share one user's sandboxes that are not stopped
+     * may hold together (403 past it), so no one user fills the host and makes
+     * everyone else's start fail with 503. Admins are exempt; 1: no per-user share.
+     */
+    userShare: z.coerce.number().gt(0).max(1).default(0.5),
+  }).prefault({}),
+  /** The data dir's disk, which workspaces share with the store: a user can fill it (docs/operations.md, "A full disk"). */
+  storage: z.strictObject({
+    /** Below this much free space there, /readyz answers 503 and `codeyard doctor` fails, both naming the disk. */
+    minFreeMB: z.coerce.number().int().min(0).default(512),
+    /**
+     * A file of this size kept in the data dir (<dataDir>/.reserve), deleted when a store write finds
+     * the disk full so the gateway can keep recording state, and made again once reserveMB + minFreeMB
+     * are free; 0: none.
+     */
+    reserveMB: z.coerce.number().int().min(0).default(64),
+    /**
+     * Hard workspace size limits: > 0 makes <dataDir>/users a btrfs filesystem of this many MB (an image
+     * the gateway makes and mounts; root and btrfs-progs needed), each workspace a subvolume limited to
+     * users.defaultLimits.workspaceMB and each throwaway one to sandboxes.throwawayWorkspaceMB: a write
+     * past it fails with "Disk quota exceeded", and workspaces together never fill the data dir's disk.
+     * 0 (default): no hard limit (docs/operations.md).
+     */
+    workspaceImageMB: z.coerce.number().int().min(0).default(0),
   }).prefault({}),
   /** The model proxy (/ai/<provider>/…): sandboxes' opencode talks to it; it holds the real keys. */
   ai: z.strictObject({
@@ -223,6 +294,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (config.routing.baseDomain && config.publicUrl && new URL(config.publicUrl).hostname !== config.routing.baseDomain) {
     throw new InvalidInputError(`config key "routing.baseDomain": ${config.routing.baseDomain} must be the public URL's host (${new URL(config.publicUrl).hostname}): the portal and API live at the base domain itself`);
   }
+  // A default past the ceiling would refuse every create that leaves it out.
+  const s = config.sandboxes;
+  if (s.defaultMemoryMB > s.maxMemoryMB) {
+    throw new InvalidInputError(`config key "sandboxes.defaultMemoryMB": ${s.defaultMemoryMB} is above sandboxes.maxMemoryMB (${s.maxMemoryMB}), the most one sandbox may have: lower it or raise sandboxes.maxMemoryMB`);
+  }
+  if (s.defaultCpuCount > s.maxCpuCount) {
+    throw new InvalidInputError(`config key "sandboxes.defaultCpuCount": ${s.defaultCpuCount} is above sandboxes.maxCpuCount (${s.maxCpuCount}), the most one sandbox may have: lower it or raise sandboxes.maxCpuCount`);
+  }
   return config;
 }
 
@@ -235,9 +314,9 @@ export function publicBaseUrl(config: Config, boundPort = config.port): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 }
 
-/** Whether path previews (code-server's /proxy/<port>/) are on: as configured, else only without subdomains. */
+/** Whether path previews (/vscode-proxy/<id>/proxy/<port>/) are on: only when the operator says so. */
 export function pathPreviewsEnabled(config: Config): boolean {
-  return config.routing.pathPreviews ?? config.routing.baseDomain === undefined;
+  return config.routing.pathPreviews === true;
 }
 
 function findDefaultConfigFile(dataDir: string | undefined): string | undefined {

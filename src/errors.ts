@@ -28,6 +28,21 @@ export class ForbiddenError extends CodeyardError {
   readonly kind = 'forbidden';
 }
 
+/**
+ * Past a limit (a user's allowance, a sandbox's ceiling, a user's share of the
+ * host): 403 whose message names the limit, the use and what to do.
+ */
+export class QuotaExceededError extends CodeyardError {
+  readonly status = 403;
+  readonly kind = 'quota_exceeded';
+  /** Which limit: a user's (`maxSandboxes`, `maxMemoryMB`, `maxCpu`) or a config key (`sandboxes.maxMemoryMB`, …). */
+  readonly limit: string;
+  constructor(limit: string, message: string) {
+    super(message);
+    this.limit = limit;
+  }
+}
+
 export class RateLimitedError extends CodeyardError {
   readonly status = 429;
   readonly kind = 'rate_limited';
@@ -74,6 +89,22 @@ export class CapacityError extends CodeyardError {
   readonly kind = 'insufficient_capacity';
 }
 
+/**
+ * The data dir's disk is full (workspaces share it with the store): nothing that needs
+ * room can be written until the operator frees some. Reads and logins keep working.
+ */
+export class InsufficientStorageError extends CodeyardError {
+  readonly status = 507;
+  readonly kind = 'insufficient_storage';
+}
+
+/** Another writer held the store longer than the busy timeout: try again in a moment. */
+export class StoreBusyError extends CodeyardError {
+  readonly status = 503;
+  readonly kind = 'store_busy';
+  readonly retryAfterSeconds = 1;
+}
+
 /** A fault of ours: logged in full, answered without detail. */
 export class InternalError extends CodeyardError {
   readonly status = 500;
@@ -94,6 +125,6 @@ export class SetupError extends CodeyardError {
 
 /** The wire name for a status that did not come from one of our classes (fastify's own 4xx). */
 export function kindForStatus(status: number): string {
-  const kinds: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 429: 'rate_limited', 502: 'upstream_unavailable' };
+  const kinds: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 429: 'rate_limited', 502: 'upstream_unavailable', 507: 'insufficient_storage' };
   return kinds[status] ?? (status < 500 ? 'invalid_input' : 'internal');
 }

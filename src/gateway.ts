@@ -5,8 +5,11 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pathPreviewsEnabled, publicBaseUrl, type Config } from './config.ts';
+import { subdomainHost } from './proxy/host-route.ts';
+import { WorkspaceVolume } from './workspaces/workspace-volume.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Store } from './store/store.ts';
+import { StorageGuard } from './store/storage-guard.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { bootstrapAdmin } from './auth/bootstrap-admin.ts';
 import { IdeTokens, loadOrCreateSecret } from './auth/ide-tokens.ts';
@@ -33,6 +36,8 @@ import { markUnixPeer, TrustedProxies } from './proxy/trusted-proxies.ts';
 import { GatewayMetrics } from './metrics/gateway-metrics.ts';
 import { buildApp } from './api/app.ts';
 import { toolchainPaths } from './toolchain/paths.ts';
+import { ConnectionCap } from './server/connection-cap.ts';
+import { serverTimeouts } from './server/timeouts.ts';
 import { SetupError } from './errors.ts';
 
 /** How often expired and idle sessions are swept from the store. */
@@ -63,7 +68,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const env = opts.env ?? process.env;
   prepareDataDir(config.dataDir);
 
-  const store = Store.open(config.dataDir);
+  // Workspaces share the data dir's disk with the store: when a user fills it, the reserve is given
+  // back to the store's writes, and every failure is logged once a minute instead of ending the process.
+  const storage = new StorageGuard({ dataDir: config.dataDir, minFreeMB: config.storage.minFreeMB, reserveMB: config.storage.reserveMB, log: log.child({ component: 'storage' }) });
+  const store = storage.retryWhenFull('opening the store', () => Store.open(config.dataDir));
+  store.hooks.onDiskFull = () => storage.releaseReserve('a store write');
+  store.hooks.onFault = (what, err) => storage.report(what, err);
+  storage.start();
   const audit = new AuditLog(store, log.child({ component: 'audit' }));
   const auth = new AuthService(store, new IdeTokens(loadOrCreateSecret(config.dataDir)), {
     sessionTtlMs: config.auth.sessionTtlHours * 3600_000,
@@ -77,10 +88,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const runtime = opts.runtime ?? createRuntime(config, log);
   const providerKeys = new ProviderKeys(config.dataDir);
   const modelProxy = new ModelProxy({ store, keys: providerKeys, config: () => config.ai, log: log.child({ component: 'ai' }) });
-  // Where a sandbox's opencode reaches the model proxy: this gateway, on the loopback it shares with local sandboxes.
+  // Where a sandbox's opencode reaches the model proxy: 127.0.0.1:<port> inside it leads here (a relay to gateway.sock
+  // in bubblewrap and container sandboxes; the host's own loopback with isolation: none).
   let listenPort = config.port;
   const sandboxGatewayUrl = () => `http://${['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host}:${listenPort}`;
-  const workspaces = new WorkspaceService({ store, dataDir: config.dataDir, log: log.child({ component: 'workspaces' }) });
+  // Hard workspace limits: <dataDir>/users is a filesystem of its own (made and mounted before anything reads it).
+  const volume = new WorkspaceVolume({ dataDir: config.dataDir, imageMB: config.storage.workspaceImageMB, log: log.child({ component: 'workspaces' }) });
+  await volume.ensureMounted();
+  const workspaces = new WorkspaceService({
+    store, dataDir: config.dataDir, log: log.child({ component: 'workspaces' }),
+    volume: { fs: volume, workspaceMB: config.users.defaultLimits.workspaceMB, throwawayMB: config.sandboxes.throwawayWorkspaceMB },
+  });
   const sandboxes = new SandboxService({
     workspaces,
     onExpiry: templateExpiry(config),
@@ -97,13 +115,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       proxyDomain: config.routing.baseDomain ? `{{port}}-${record.sandboxID}.${config.routing.baseDomain}` : undefined,
     }),
     systemEnv: (record): Record<string, string> => (hasIde(record.templateID) ? {
-      OPENCODE_CONFIG: '${RUN_DIR}/opencode.json',
+      OPENCODE_CONFIG: '${GATEWAY_DIR}/opencode.json',
       // Where a port of this sandbox is previewed, for code-server's Ports view and for the user's tools.
       ...(config.routing.baseDomain ? { VSCODE_PROXY_URI: portPreviewTemplate(publicBaseUrl(config, listenPort), config.routing.baseDomain, record.sandboxID) } : {}),
     } : {}),
     store, runtime, log: log.child({ component: 'sandboxes' }),
     defaults: { memoryMB: config.sandboxes.defaultMemoryMB, cpuCount: config.sandboxes.defaultCpuCount },
-    admission: new MemoryAdmission({ memoryShare: config.sandboxes.memoryShare }),
+    admission: new MemoryAdmission({ memoryShare: config.sandboxes.memoryShare, userShare: config.sandboxes.userShare }),
+    limits: { userDefaults: config.users.defaultLimits, sandbox: { maxMemoryMB: config.sandboxes.maxMemoryMB, maxCpuCount: config.sandboxes.maxCpuCount } },
     startTimeoutMs: config.sandboxes.startTimeoutSeconds * 1000,
     idleStopMs: config.sandboxes.idleStopSeconds * 1000,
     // Look for idle sandboxes often enough that a short idle limit is kept to within a quarter of itself.
@@ -120,15 +139,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   await sandboxes.reconcile();
   sandboxes.startReaper();
   const users = new UserService(store, auth, sandboxes, workspaces);
-  auth.sweep();
-  const sessionSweeper = setInterval(() => auth.sweep(), SESSION_SWEEP_MS);
+  const sweep = () => store.bestEffort('sweeping expired sessions', () => auth.sweep());
+  sweep();
+  const sessionSweeper = setInterval(sweep, SESSION_SWEEP_MS);
   sessionSweeper.unref();
 
   let port = config.port;
   const baseUrl = () => publicBaseUrl(config, port);
   const proxies = new TrustedProxies(config.trustProxy);
-  if (runtime.name === 'local' && proxies.trust('127.0.0.1', 0)) {
-    log.warn('trustProxy trusts loopback, which local sandboxes share: a sandbox could claim any client address. ' +
+  if (proxies.trust('127.0.0.1', 0)) {
+    log.warn('trustProxy trusts loopback, where sandboxes reach the gateway too (their relay to the model proxy): a sandbox could claim any client address. ' +
       'Put nginx on the gateway\'s unix socket (socket: /run/codeyard/gateway.sock, nginx-config --upstream unix:…) and drop trustProxy');
   }
   let metrics: GatewayMetrics | undefined = undefined;
@@ -142,19 +162,34 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const publicIsHttps = baseUrl().startsWith('https:');
   const proxy = new SandboxProxy({
     auth, sandboxes, log: proxyLog, pipe, proxies, publicHost: () => new URL(baseUrl()).host, publicIsHttps,
-    pathPreviews: pathPreviewsEnabled(config), audit,
+    pathPreviews: pathPreviewsEnabled(config), audit, dataDir: config.dataDir,
+    // With a base domain every IDE has a host of its own; browsers are sent there, never served it on the portal's origin.
+    ideOrigin: config.routing.baseDomain
+      ? (id: string) => { const u = new URL(baseUrl()); return `${u.protocol}//${subdomainHost(config.routing.baseDomain!, { sandboxID: id })}${u.port ? `:${u.port}` : ''}`; }
+      : undefined,
   });
+  if (pathPreviewsEnabled(config)) {
+    log.warn('routing.pathPreviews is on: port previews are served on the portal\'s own origin (each page in an opaque origin, CSP sandbox). ' +
+      'Prefer routing.baseDomain, which gives every preview a host of its own');
+  }
   const baseDomain = config.routing.baseDomain;
   const subdomains = baseDomain
-    ? new SubdomainProxy({ baseDomain, publicUrl: baseUrl(), auth, sandboxes, store, pipe, proxies, audit, log: proxyLog })
+    ? new SubdomainProxy({ baseDomain, publicUrl: baseUrl(), auth, sandboxes, store, pipe, proxies, audit, log: proxyLog, dataDir: config.dataDir })
     : undefined;
   const tls = loadTls(config);
   const app = buildApp({
     ai: modelProxy, providerKeys, aiConfig: () => config.ai, auth, users, sandboxes, workspaces, store,
-    dataDir: config.dataDir, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
-    loopbackShared: runtime.name === 'local',
-    tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, baseUrl,
+    dataDir: config.dataDir, storage, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
+    // Sandboxes reach this gateway from loopback (their relay to the model proxy connects there): loopback is not a credential.
+    loopbackShared: true,
+    tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, baseUrl, server: config.server,
   });
+  // One client cannot hold every socket: per address, over the TCP listeners (the unix socket is the front proxy's).
+  const connectionCap = new ConnectionCap({
+    max: config.server.maxConnectionsPerClient, exempt: (address) => proxies.trust(address, 0),
+    onRefused: (address) => log.warn({ client: address, max: config.server.maxConnectionsPerClient }, 'a client holds server.maxConnectionsPerClient connections: closing its further ones until some end'),
+  });
+  connectionCap.attach(app.server);
 
   let redirectServer: HttpServer | undefined;
   let socketServer: HttpServer | undefined;
@@ -175,7 +210,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     listenPort = port;
     // Handled even without TLS: an unhandled SIGHUP (systemctl reload) would end the process.
     process.on('SIGHUP', reloadTls);
-    if (tls && config.tls.redirectHttpPort !== undefined) redirectServer = await listenRedirect(config, baseUrl, log);
+    if (tls && config.tls.redirectHttpPort !== undefined) redirectServer = await listenRedirect(config, baseUrl, log, connectionCap);
     if (config.socket) socketServer = await listenUnixSocket(config, app.server, log);
   } else {
     await app.ready();
@@ -194,6 +229,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       pipe.close();
       await app.close();
       await sandboxes.close(closeOpts);
+      await storage.close();
       store.close();
     },
   };
@@ -255,10 +291,15 @@ function createRuntime(config: Config, log: Logger): Runtime {
   if (!existsSync(toolchain.codeServerEntry)) {
     throw new SetupError(`code-server is not installed in the toolchain cache (${toolchain.codeServerDir}): run \`npm run setup\` (or \`codeyard setup\`) first`);
   }
+  if (config.runtime.local.network === 'host') {
+    log.warn('runtime.local.network: host — sandboxes share this machine\'s network: each reaches every other sandbox\'s servers and the host\'s loopback. Use it for measurements or a machine with one user only');
+  }
   return new LocalRuntime({
-    dataDir: config.dataDir, toolchain, isolation: config.runtime.local.isolation,
+    dataDir: config.dataDir, toolchain, isolation: config.runtime.local.isolation, sharedNetwork: config.runtime.local.network === 'host',
     uidBase: config.runtime.local.uidBase, maxProcesses: config.sandboxes.maxProcesses,
-    socketWaitMs: config.sandboxes.startTimeoutSeconds * 1000, log: log.child({ component: 'runtime' }),
+    socketWaitMs: config.sandboxes.startTimeoutSeconds * 1000,
+    networks: Object.fromEntries(Object.entries(config.templates).map(([id, t]) => [id, t.network])),
+    log: log.child({ component: 'runtime' }),
   });
 }
 
@@ -278,7 +319,8 @@ function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
  */
 async function listenUnixSocket(config: Config, main: HttpServer | HttpsServer, log: Logger): Promise<HttpServer> {
   const path = config.socket!;
-  const server = createHttpServer({ requestTimeout: 0 });
+  // Timed like the TCP listener; not capped per client: every connection here is the front proxy's.
+  const server = createHttpServer(serverTimeouts(config.server));
   server.on('connection', markUnixPeer);
   for (const listener of main.listeners('request')) server.on('request', listener as (...args: unknown[]) => void);
   for (const listener of main.listeners('upgrade')) server.on('upgrade', listener as (...args: unknown[]) => void);
@@ -306,8 +348,8 @@ function groupId(group: string): number | undefined {
 }
 
 /** Plain HTTP on tls.redirectHttpPort: every request goes to the same path on the HTTPS public URL. */
-async function listenRedirect(config: Config, baseUrl: () => string, log: Logger): Promise<HttpServer> {
-  const server = createHttpServer((req, res) => {
+async function listenRedirect(config: Config, baseUrl: () => string, log: Logger, connectionCap: ConnectionCap): Promise<HttpServer> {
+  const server = createHttpServer(serverTimeouts(config.server), (req, res) => {
     const base = new URL(baseUrl());
     const host = hostName(req.headers.host ?? base.host);
     // Only names this gateway serves: a redirect must not send anyone elsewhere.
@@ -316,6 +358,7 @@ async function listenRedirect(config: Config, baseUrl: () => string, log: Logger
     res.writeHead(301, { location: `https://${known ? host : base.hostname}${base.port ? `:${base.port}` : ''}${req.url ?? '/'}` });
     res.end();
   });
+  connectionCap.attach(server);
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(config.tls.redirectHttpPort, config.host, resolve); });
   log.info({ port: config.tls.redirectHttpPort }, 'redirecting plain HTTP to HTTPS');
   return server;

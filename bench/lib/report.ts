@@ -7,6 +7,7 @@ import { WS_CONNECTIONS, type ProxyResults, type PathName } from './proxy-bench.
 import type { StartupResults } from './startup-bench.ts';
 import type { DockerStartupResults } from './docker-startup.ts';
 import type { AdmissionResults, IdleSocketPoint } from './scale-bench.ts';
+import type { NetnsResults } from './netns-bench.ts';
 import { NGINX } from './peer-proxies.ts';
 
 export interface Row {
@@ -29,6 +30,7 @@ export interface BenchResults {
   docker?: DockerStartupResults | { skipped: string };
   idleSockets?: IdleSocketPoint[];
   admission?: AdmissionResults;
+  netns?: NetnsResults;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -44,7 +46,21 @@ export function rows(r: BenchResults): Row[] {
   if (r.docker) out.push(...dockerRows(r.docker));
   if (r.idleSockets) out.push(...idleRows(r.idleSockets));
   if (r.admission) out.push(...admissionRows(r.admission));
+  if (r.netns) out.push(...netnsRows(r.netns));
   return out;
+}
+
+/** The network namespace against sharing the host's network (runtime.local.network: host), same run, interleaved. */
+function netnsRows(n: NetnsResults): Row[] {
+  const rounds = n.namespace.createToRunningMs.length;
+  const create = { ns: median(n.namespace.createToRunningMs), host: median(n.host.createToRunningMs) };
+  const p50 = { ns: median(n.namespace.http.map((h) => h.p50Ms)), host: median(n.host.http.map((h) => h.p50Ms)) };
+  const rps = { ns: median(n.namespace.http.map((h) => h.requestsPerSec)), host: median(n.host.http.map((h) => h.requestsPerSec)) };
+  return [
+    { figure: `local: create → running, own network vs host's (median of ${rounds})`, codeyard: sec(create.ns), direct: `${sec(create.host)} (network: host)`, ratio: `${times(create.ns / create.host)} host` },
+    { figure: `local: port preview HTTP 1 KiB p50, own network vs host's (median of ${rounds})`, codeyard: `${msg(p50.ns)} ms`, direct: `${msg(p50.host)} ms (network: host)`, ratio: `${times(p50.ns / Math.max(p50.host, 1))} host` },
+    { figure: `local: port preview HTTP 1 KiB req/s, own network vs host's (median of ${rounds})`, codeyard: rps.ns.toFixed(0), direct: `${rps.host.toFixed(0)} (network: host)`, ratio: `${times(rps.ns / rps.host)} host` },
+  ];
 }
 
 function proxyRows(p: ProxyResults): Row[] {

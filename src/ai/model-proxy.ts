@@ -168,10 +168,15 @@ export class ModelProxy {
 
   private record(o: { userId: number; sandboxID: string; provider: string; model: string | null; ownKey: boolean; status: number; started: number; meter: UsageMeter }): void {
     const { input, output, model } = o.meter.totals();
-    this.opts.store.ai.recordUsage({
+    const usage = {
       at: new Date().toISOString(), userId: o.userId, sandboxID: o.sandboxID, provider: o.provider, model: model ?? o.model,
       inputTokens: input, outputTokens: output, latencyMs: Date.now() - o.started, status: o.status, ownKey: o.ownKey,
-    });
+    };
+    // Called from the upstream's events, after the answer went out: a store that cannot write (a full disk)
+    // must not throw there (it would end the process). The usage is logged instead of lost.
+    if (!this.opts.store.bestEffort('recording model usage', () => this.opts.store.ai.recordUsage(usage))) {
+      this.opts.log.error({ usage }, 'model usage NOT recorded in the store (it could not be written): budgets miss these tokens');
+    }
   }
 }
 

@@ -31,8 +31,10 @@ import type { SubdomainProxy } from '../proxy/subdomain-proxy.ts';
 import type { TrustedProxies } from '../proxy/trusted-proxies.ts';
 import type { GatewayMetrics, RequestArea } from '../metrics/gateway-metrics.ts';
 import { frontDoorRoutes } from './front-door-routes.ts';
+import type { StorageGuard } from '../store/storage-guard.ts';
 import { isServedHost } from '../proxy/host-route.ts';
 import { sendProxyError } from '../proxy/error-page.ts';
+import { serverTimeouts, tlsHandshakeTimeout } from '../server/timeouts.ts';
 
 export interface AppDeps {
   auth: AuthService;
@@ -42,6 +44,8 @@ export interface AppDeps {
   store: Store;
   /** Where backups are staged. */
   dataDir: string;
+  /** The data dir's disk: /readyz asks it about free space, and store faults are logged through it. */
+  storage?: StorageGuard;
   audit: AuditLog;
   log: Logger;
   /** The model proxy (/ai/…), when set. */
@@ -61,6 +65,8 @@ export interface AppDeps {
   baseDomain?: string;
   /** Serve HTTPS with this certificate and key (PEM), instead of HTTP. */
   tls?: { cert: Buffer; key: Buffer; hstsSeconds: number };
+  /** config.server: the listener's header and keep-alive timeouts. */
+  server: Config['server'];
   /** The public URL is https: session cookies are Secure however the request reached us. */
   secureCookies: boolean;
   /** The gateway's public base URL (links it hands out; the host CSRF checks accept). */
@@ -115,10 +121,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         const url = req.url ?? '';
         return url.startsWith('/api/') ? 'api' : url === '/healthz' || url === '/readyz' ? 'health' : 'portal';
       };
-      // requestTimeout 0: a streamed upload through the proxy may take as long as it takes.
+      // requestTimeout 0: a streamed upload through the proxy may take as long as it takes; the request
+      // head must still arrive within headersTimeout (see serverTimeouts).
+      const timeouts = serverTimeouts(deps.server);
       const server = deps.tls
-        ? createHttpsServer({ requestTimeout: 0, cert: deps.tls.cert, key: deps.tls.key }, route)
-        : createServer({ requestTimeout: 0 }, route);
+        ? createHttpsServer({ ...timeouts, ...tlsHandshakeTimeout(deps.server), cert: deps.tls.cert, key: deps.tls.key }, route)
+        : createServer(timeouts, route);
       server.on('upgrade', (req, socket, head) => {
         if (!servedHost(req)) { socket.destroy(); return; }
         if (deps.subdomains?.handleUpgrade(req, socket, head)) return;
@@ -129,7 +137,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.register(fastifyCookie);
-  installErrorHandler(app);
+  installErrorHandler(app, { dataDir: deps.dataDir, reportStoreFault: deps.storage && ((what, err) => deps.storage!.report(what, err)) });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
@@ -155,9 +163,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   frontDoorRoutes(app, {
     auth: deps.auth, store: deps.store, sandboxes: deps.sandboxes, audit: deps.audit, proxies: deps.proxies, metrics: deps.metrics,
     metricsToken: deps.metricsToken, loopbackShared: deps.loopbackShared === true, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
+    storage: deps.storage,
   });
   loginRoutes(app);
-  portalRoutes(app);
+  // With a base domain each sandbox's IDE is on a host of its own (ide-<id>.<domain>), which the portal frames.
+  portalRoutes(app, undefined, () => {
+    if (!deps.baseDomain) return [];
+    const u = baseURL();
+    return [`${u.protocol}//*.${deps.baseDomain}${u.port ? `:${u.port}` : ''}`];
+  });
   authRoutes(app, { auth: deps.auth, users: deps.users, audit: deps.audit, store: deps.store, secureCookies: deps.secureCookies });
   keyRoutes(app, { auth: deps.auth, store: deps.store, audit: deps.audit });
   userRoutes(app, { users: deps.users, audit: deps.audit, store: deps.store });

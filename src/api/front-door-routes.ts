@@ -27,20 +27,29 @@ export interface FrontDoorDeps {
   baseDomain: string | undefined;
   /** https://code.example.com[:port]: the scheme and port subdomains share with it. */
   publicUrl: () => string;
+  /** The data dir's disk: too little free space there is a reason not to be ready. */
+  storage?: { lowSpace(): { detail: string; brief: string } | undefined };
 }
 
 /** Health for load balancers, metrics for Prometheus, and the login hand-off to subdomains. */
 export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void {
   app.get('/readyz', async (request, reply) => {
     const problems: string[] = [];
+    /** What anyone may be told of a problem whose details name paths. */
+    const briefs = new Map<string, string>();
     try { deps.store.db.prepare('SELECT 1').get(); } catch (err) { problems.push(`store: ${(err as Error).message}`); }
+    try {
+      const low = deps.storage?.lowSpace();
+      if (low) { problems.push(`disk: ${low.detail}`); briefs.set(problems.at(-1)!, `disk: ${low.brief}`); }
+    } catch (err) { problems.push(`disk: ${(err as Error).message}`); }
     try { await deps.sandboxes.assertRuntimeAvailable(); } catch (err) { problems.push(`runtime: ${(err as Error).message}`); }
     reply.header('cache-control', 'no-store');
     if (problems.length > 0) {
       // Anyone may ask; only the log (and loopback callers) get the details, which name paths and sockets.
       request.log.warn({ problems }, 'not ready');
-      const detailed = isLoopback(deps.proxies.clientIp(request.raw));
-      return reply.status(503).send({ status: 'unavailable', problems: detailed ? problems : problems.map((p) => `${p.split(':')[0]}: unavailable (details in the gateway log)`) });
+      // Sandboxes come in from loopback too (their relay): then only the log has them.
+      const detailed = !deps.loopbackShared && isLoopback(deps.proxies.clientIp(request.raw));
+      return reply.status(503).send({ status: 'unavailable', problems: detailed ? problems : problems.map((p) => briefs.get(p) ?? `${p.split(':')[0]}: unavailable (details in the gateway log)`) });
     }
     return { status: 'ready' };
   });
@@ -49,7 +58,7 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
     if (deps.metricsToken) {
       if (!sameSecret(request.headers.authorization ?? '', `Bearer ${deps.metricsToken}`)) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
     } else if (deps.loopbackShared) {
-      throw new ForbiddenError('GET /metrics needs metrics.token (CODEYARD_METRICS_TOKEN) here: local sandboxes share this machine\'s loopback, so loopback alone proves nothing');
+      throw new ForbiddenError('GET /metrics needs metrics.token (CODEYARD_METRICS_TOKEN) here: sandboxes reach this gateway from loopback (their relay to the model proxy), so loopback alone proves nothing');
     } else if (!isLoopback(deps.proxies.clientIp(request.raw))) {
       throw new ForbiddenError('GET /metrics answers loopback clients only: scrape from this machine, or set metrics.token (CODEYARD_METRICS_TOKEN)');
     }
@@ -66,7 +75,7 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
     try {
       if (!deps.baseDomain) throw new NotFoundError('subdomain routing is off (routing.baseDomain is not set)');
       const route = matchHostRoute(request.query.host, deps.baseDomain);
-      if (route.kind !== 'workspace' && route.kind !== 'port') throw new InvalidInputError(`host: ${String(request.query.host).slice(0, 100)} is not a workspace or port address under ${deps.baseDomain}`);
+      if (route.kind !== 'workspace' && route.kind !== 'port' && route.kind !== 'sandbox') throw new InvalidInputError(`host: ${String(request.query.host).slice(0, 100)} is not a workspace, sandbox or port address under ${deps.baseDomain}`);
       const principal = principalOf(request);
       if (principal.via !== 'session') throw new ForbiddenError('only a browser session can sign in to a subdomain');
       const state = request.query.state;
@@ -78,8 +87,16 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
       if (route.kind === 'port' && deps.store.sandboxes.get(route.sandboxID)?.ownerId !== user.id) {
         throw new ForbiddenError(`sandbox ${route.sandboxID} is not yours: port previews open for the sandbox's owner only`);
       }
+      // A sandbox's IDE host: its owner, or an admin (who goes to the sandbox's own origin, never runs it on the portal's; audited below).
+      const ownerId = route.kind === 'sandbox' ? deps.store.sandboxes.get(route.sandboxID)?.ownerId : undefined;
+      if (route.kind === 'sandbox' && ownerId !== user.id && !(user.role === 'admin' && ownerId !== undefined)) {
+        throw new ForbiddenError(`sandbox ${route.sandboxID} is not yours: its IDE opens for its owner (and admins) only`);
+      }
       const token = await deps.auth.issueHandoff(principal, route.host, state);
-      deps.audit.record({ actor: user.username, ip: deps.proxies.clientIp(request.raw) || null, action: 'subdomain.handoff', target: route.host });
+      deps.audit.record({
+        actor: user.username, ip: deps.proxies.clientIp(request.raw) || null, action: 'subdomain.handoff', target: route.host,
+        ...(ownerId !== undefined && ownerId !== user.id ? { details: { asAdmin: true, owner: deps.store.users.byId(ownerId)?.username } } : {}),
+      });
       const base = new URL(deps.publicUrl());
       const target = `${base.protocol}//${route.host}${base.port ? `:${base.port}` : ''}${HANDOFF_PATH}?token=${encodeURIComponent(token)}&next=${encodeURIComponent(safeNext(request.query.next ?? '/'))}`;
       return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 302);

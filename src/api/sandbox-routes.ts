@@ -1,4 +1,4 @@
-import { subdomainHost } from '../proxy/host-route.ts';
+import { LINK_PATH, subdomainHost } from '../proxy/host-route.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -242,10 +242,12 @@ export function sandboxRoutes(app: FastifyInstance, deps: SandboxRouteDeps): voi
       const record = sandboxes.getFor(user, request.params.id);
       const ownerUser = store.users.byId(record.ownerId)!;
       owner = ownerUser.username;
-      const { token, expiresAt } = await auth.issueIdeToken(ownerUser, record.sandboxID);
-      const urls = sandboxUrls(record, deps.baseUrl());
-      // A browser has no IDE: its link is the CDP WebSocket, for clients that cannot set headers.
-      const url = urls.ide ? `${deps.baseUrl()}${urls.ide}?token=${token}` : `${urls.cdpWebSocket}?token=${token}`;
+      const urls = { ...sandboxUrls(record, deps.baseUrl()), ...subdomainUrls(record, owner, deps.baseUrl(), deps.baseDomain) };
+      // A browser sandbox's link is a bearer URL for CDP clients: short-lived and bound to its first client.
+      const { token, expiresAt } = await auth.issueIdeToken(ownerUser, record.sandboxID, !urls.ide);
+      // With a base domain the link opens the IDE on its own host; a browser has no IDE: its link is the CDP WebSocket.
+      const url = !urls.ide ? `${urls.cdpWebSocket}?token=${token}`
+        : urls.ide.startsWith('/') ? `${deps.baseUrl()}${urls.ide}?token=${token}` : `${urls.ide.replace(/\/$/, '')}${LINK_PATH}?token=${token}`;
       return { token, expiresAt: expiresAt.toISOString(), url };
     }, (r) => ({ for: owner, expiresAt: r.expiresAt }));
   });
@@ -293,6 +295,8 @@ function subdomainUrls(r: SandboxRecord, owner: string, baseUrl: string, baseDom
   // A name a DNS label cannot carry ("." or "_") has no subdomain: its IDE is reached by path.
   if ('ide' in services && r.workspace && /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/.test(r.workspace.name.toLowerCase())) urls.workspace = origin(subdomainHost(baseDomain, { user: owner, workspace: r.workspace.name }));
   if ('ide' in services) urls.preview = origin(`{port}-${r.sandboxID}.${baseDomain}`);
+  // The sandbox's own IDE host: what the portal frames and links open (never the portal's origin).
+  if ('ide' in services) urls.ide = origin(subdomainHost(baseDomain, { sandboxID: r.sandboxID }));
   return urls;
 }
 

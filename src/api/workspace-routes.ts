@@ -34,7 +34,7 @@ export function workspaceRoutes(app: FastifyInstance, deps: { workspaces: Worksp
 
   app.get('/api/workspaces', async (request) => {
     const { owner } = parseInput(OwnerQuery, request.query, 'query');
-    return workspaces.list(ownerFor(request, owner));
+    return workspaces.withUsage(workspaces.list(ownerFor(request, owner)));
   });
 
   app.post('/api/workspaces', async (request, reply) => {
@@ -46,7 +46,7 @@ export function workspaceRoutes(app: FastifyInstance, deps: { workspaces: Worksp
 
   app.get<{ Params: { name: string } }>('/api/workspaces/:name', async (request) => {
     const { owner } = parseInput(OwnerQuery, request.query, 'query');
-    return workspaces.get(ownerFor(request, owner), request.params.name);
+    return (await workspaces.withUsage([workspaces.get(ownerFor(request, owner), request.params.name)]))[0];
   });
 
   /** Rename: `{"name": "<new name>"}`. */

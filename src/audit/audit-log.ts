@@ -29,7 +29,10 @@ export class AuditLog {
       at: new Date().toISOString(), actor: e.actor, ip: e.ip, action: e.action,
       target: e.target ?? null, outcome: e.outcome ?? 'ok', details: e.details ?? {},
     };
-    this.store.audit.append(event);
-    this.log.info({ audit: event }, `audit ${event.action} ${event.outcome}`);
+    // The log line below carries the whole event, so a row the store cannot take (a full disk) is not lost;
+    // and an action that already happened is not answered as failed for want of its audit row.
+    const stored = this.store.bestEffort('writing the audit log', () => this.store.audit.append(event));
+    if (stored) this.log.info({ audit: event }, `audit ${event.action} ${event.outcome}`);
+    else this.log.error({ audit: event, stored: false }, `audit ${event.action} ${event.outcome} (NOT in the store's audit log: it could not be written; this line is the record)`);
   }
 }

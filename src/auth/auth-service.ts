@@ -11,6 +11,7 @@ import { HandoffTokens } from './handoff-tokens.ts';
 import type { SessionRecord } from '../store/sessions.ts';
 import { IdeTokens, looksLikeJwt, type IdeTokenClaims } from './ide-tokens.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { KnownDevices } from './known-devices.ts';
 
 export interface Principal {
   user: User;
@@ -44,6 +45,12 @@ const CREDENTIAL_CACHE_MS = 10_000;
 const CREDENTIAL_CACHE_MAX = 10_000;
 /** A username alone, or an IP alone (many people behind one NAT), gets this many times the pair's free failures. */
 const WIDE_KEY_FACTOR = 4;
+/**
+ * The most a username-wide or IP-wide back-off delays an attempt. Those signals never
+ * refuse (others' guesses must not lock the owner out): they only slow every attempt
+ * down a little, and a known device (KnownDevices) not at all.
+ */
+export const WIDE_DELAY_CAP_MS = 2_000;
 
 /**
  * Passwords, sessions, API keys and IDE links: everything that turns a request
@@ -52,11 +59,17 @@ const WIDE_KEY_FACTOR = 4;
  */
 export type Revocation = { userId?: number; sessionHash?: string; sandboxID?: string; keyId?: string };
 
+/** A CDP link is a bearer URL, reusable while it lives: it lives a minute at most. */
+const CDP_LINK_TTL_SECONDS = 60;
+
 export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
+  /** CDP links in use: the client each is bound to, until it expires. */
+  private readonly linkClients = new Map<string, { client: string; until: number }>();
   private readonly store: Store;
   private readonly opts: AuthOptions;
   private readonly tokens: IdeTokens;
   private readonly throttle: LoginThrottle;
+  private readonly devices: KnownDevices;
   private readonly touchedAt = new Map<string, number>();
   private readonly handoffs: HandoffTokens;
   /** By cookie value and by API key (the secrets themselves: they are in every request anyway). */
@@ -69,6 +82,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     this.tokens = tokens;
     this.opts = opts;
     this.throttle = new LoginThrottle(opts.throttle);
+    this.devices = new KnownDevices(tokens.secretForHandoffs());
     this.handoffs = handoffs ?? new HandoffTokens(tokens.secretForHandoffs());
     this.on('revoked', () => { this.sessionCache.clear(); this.keyCache.clear(); });
   }
@@ -88,32 +102,39 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
 
   /**
    * A new session for the right password. Unknown user, wrong password and
-   * disabled user get the same answer in the same time; repeated failures from
-   * a username or an IP back off exponentially (429 with Retry-After).
+   * disabled user get the same answer in the same time. Repeated failures of one
+   * (username, IP) pair back off exponentially and are refused meanwhile (429 with
+   * Retry-After): the only hard block. Failures of a username from everywhere, or
+   * of an IP across usernames, only delay each further attempt (at most
+   * WIDE_DELAY_CAP_MS), and not at all for a browser holding a known-device
+   * cookie for that user: nobody else's guessing can lock the owner out.
    */
-  async login(username: string, password: string, ip: string): Promise<{ user: User; sessionToken: string; expiresAt: Date }> {
+  async login(username: string, password: string, ip: string, opts: { deviceCookie?: string } = {}): Promise<{ user: User; sessionToken: string; expiresAt: Date; deviceCookie: string }> {
     const name = username.toLowerCase().slice(0, 64);
     const free = this.opts.throttle.freeFailures;
-    // The pair is the tight limit; the username and the IP alone get more room, so one
-    // attacker cannot lock a user out from everywhere, nor one NAT lock out everyone.
-    const limits: [string, number][] = [[`pair:${name}|${ip}`, free], [`user:${name}`, free * WIDE_KEY_FACTOR], [`ip:${ip}`, free * WIDE_KEY_FACTOR]];
-    const keys = limits.map(([key]) => key);
-    const wait = this.throttle.retryAfterMs(keys);
+    const pair: [string, number] = [`pair:${name}|${ip}`, free];
+    // The username and the IP alone get more room before they slow anyone down (one NAT is many people).
+    const wide: [string, number][] = [[`user:${name}`, free * WIDE_KEY_FACTOR], [`ip:${ip}`, free * WIDE_KEY_FACTOR]];
+    const wait = this.throttle.retryAfterMs([pair[0]]);
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
-      throw new RateLimitedError(`too many failed logins: try again in ${seconds} s`, seconds, this.throttle.firstRefusal(keys));
+      throw new RateLimitedError(`too many failed logins: try again in ${seconds} s`, seconds, this.throttle.firstRefusal([pair[0]]));
     }
-    // Counted before the password is checked, so parallel guesses cannot all slip past the limit.
-    for (const [key, n] of limits) this.throttle.fail(key, n);
     const found = this.store.users.credentials(username);
+    const knownDevice = found !== undefined && this.devices.verify(opts.deviceCookie, found.user.id);
+    const delay = knownDevice ? 0 : Math.min(WIDE_DELAY_CAP_MS, this.throttle.retryAfterMs(wide.map(([key]) => key)));
+    // Counted before the password is checked (and before any await), so parallel guesses cannot all slip past the limit.
+    for (const [key, n] of [pair, ...wide]) this.throttle.fail(key, n);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const ok = await verifyPassword(found?.passwordHash, password);
     if (!ok || !found || found.user.disabled || found.user.deletedAt) throw new UnauthorizedError('wrong username or password');
-    this.throttle.succeed([keys[0]!, keys[1]!]);
-    this.throttle.refund(keys[2]!, free * WIDE_KEY_FACTOR);
+    this.throttle.succeed([pair[0]]);
+    // The owner's success does not wipe what others' guesses built up: it takes back only its own count.
+    for (const [key, n] of wide) this.throttle.refund(key, n);
     const sessionToken = randomToken();
     const expiresAt = new Date(Date.now() + this.opts.sessionTtlMs);
     this.store.sessions.create(tokenHash(sessionToken), found.user.id, expiresAt);
-    return { user: found.user, sessionToken, expiresAt };
+    return { user: found.user, sessionToken, expiresAt, deviceCookie: this.devices.issue(found.user.id) };
   }
 
   /** Guards checks of a known user's password (changing it) with the same back-off as logins. */
@@ -177,8 +198,9 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     return { record, key };
   }
 
-  issueIdeToken(user: User, sandboxID: string) {
-    return this.tokens.issue(user, sandboxID, this.opts.ideTokenTtlSeconds);
+  /** An IDE link, or with `bearerLink` a CDP link (a reusable bearer URL: a minute at most, and bound to its first client). */
+  issueIdeToken(user: User, sandboxID: string, bearerLink = false) {
+    return this.tokens.issue(user, sandboxID, bearerLink ? Math.min(CDP_LINK_TTL_SECONDS, this.opts.ideTokenTtlSeconds) : this.opts.ideTokenTtlSeconds);
   }
 
   /**
@@ -187,7 +209,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
    * link made. Without it (the API) they do not. Throws a 401 saying which
    * credential failed and what to do, or a 403 for a link to another sandbox.
    */
-  async require(headers: IncomingHttpHeaders, sandboxID?: string): Promise<Principal> {
+  async require(headers: IncomingHttpHeaders, sandboxID?: string, client?: string): Promise<Principal> {
     // Every value, not the first: a page cannot shadow the real session by planting a cookie on a longer path.
     for (const value of readCookies(headers.cookie, this.cookies.session)) {
       const session = this.fromSessionCookie(value, null);
@@ -200,7 +222,11 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
       if (principal) return principal;
     }
     if (sandboxID !== undefined) {
-      if (bearer && looksLikeJwt(bearer)) return (await this.checkIdeToken(bearer, sandboxID)).principal;
+      if (bearer && looksLikeJwt(bearer)) {
+        const { principal, claims } = await this.checkIdeToken(bearer, sandboxID);
+        this.bindLink(claims, client);
+        return principal;
+      }
       for (const value of readCookies(headers.cookie, IDE_SESSION_COOKIE)) {
         const p = this.fromSessionCookie(value, sandboxID);
         if (p) return p;
@@ -213,15 +239,18 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     throw new UnauthorizedError();
   }
 
-  /** Checks an IDE link for `sandboxID` and spends it: each link opens one browser session, once. */
-  async redeemIdeToken(token: string, sandboxID: string): Promise<{ principal: Principal; sessionToken: string }> {
+  /**
+   * Checks an IDE link for `sandboxID` and spends it: each link opens one browser session, once.
+   * With `host` (the sandbox's own IDE host) the session is that host's alone, like a hand-off's.
+   */
+  async redeemIdeToken(token: string, sandboxID: string, host?: string): Promise<{ principal: Principal; sessionToken: string }> {
     const { principal, claims } = await this.checkIdeToken(token, sandboxID);
     if (!this.store.sessions.redeem(claims.jti, new Date(claims.exp * 1000))) {
       throw new UnauthorizedError('this IDE link was already used: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
     }
     const sessionToken = randomToken();
-    this.store.sessions.create(tokenHash(sessionToken), principal.user.id, new Date(Date.now() + this.opts.sessionTtlMs), { sandboxId: sandboxID });
-    return { principal: { ...principal, via: 'ide-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
+    this.store.sessions.create(tokenHash(sessionToken), principal.user.id, new Date(Date.now() + this.opts.sessionTtlMs), host ? { host } : { sandboxId: sandboxID });
+    return { principal: { ...principal, via: host ? 'subdomain-session' : 'ide-session', sessionHash: tokenHash(sessionToken) }, sessionToken };
   }
 
   /** A one-time, minute-long token that carries a logged-in user over to one subdomain (the base domain's cookie cannot go there). */
@@ -271,6 +300,18 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     this.store.sessions.deleteExpired(now, new Date(now.getTime() - this.opts.sessionIdleMs));
   }
 
+  /**
+   * A link used as a bearer token (a CDP client checks it on every request) belongs to the
+   * first client that used it (address and user agent): a copy in anyone else's hands is refused.
+   */
+  private bindLink(claims: IdeTokenClaims, client: string | undefined): void {
+    const now = Date.now();
+    for (const [jti, b] of this.linkClients) if (b.until < now) this.linkClients.delete(jti);
+    const bound = this.linkClients.get(claims.jti);
+    if (!bound) { this.linkClients.set(claims.jti, { client: client ?? '', until: claims.exp * 1000 }); return; }
+    if (bound.client !== (client ?? '')) throw new UnauthorizedError('this link is already in use by another client: ask for a new one (POST /api/sandboxes/<id>/ide-token)');
+  }
+
   private async checkIdeToken(token: string, sandboxID: string): Promise<{ principal: Principal; claims: IdeTokenClaims }> {
     const claims = await this.tokens.verify(token);
     if (claims.sandboxID !== sandboxID) throw new ForbiddenError('this IDE link opens another sandbox');
@@ -307,7 +348,8 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
     // Last-seen is informational: one write per session per minute, not one per request.
     if (now - entry.touchedMs >= TOUCH_INTERVAL_MS) {
       entry.touchedMs = now;
-      if (this.due(`s:${entry.hash}`, now)) this.store.sessions.touch(entry.hash, new Date(now));
+      // Best-effort: a store that cannot write (a full disk) must not turn every request into an error.
+      if (this.due(`s:${entry.hash}`, now)) this.store.bestEffort('recording a session\'s last use', () => this.store.sessions.touch(entry.hash, new Date(now)));
     }
     return entry;
   }
@@ -332,7 +374,7 @@ export class AuthService extends EventEmitter<{ revoked: [Revocation] }> {
       entry = { key: found, user: owner, at: now };
       remember(this.keyCache, key, entry);
     }
-    if (this.due(`k:${entry.key.id}`, now)) this.store.apiKeys.touch(entry.key.id);
+    if (this.due(`k:${entry.key.id}`, now)) this.store.bestEffort('recording an API key\'s last use', () => this.store.apiKeys.touch(entry.key.id));
     return { user: entry.user, via: 'key', keyId: entry.key.id };
   }
 

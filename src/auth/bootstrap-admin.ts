@@ -16,7 +16,8 @@ export async function bootstrapAdmin(opts: {
 }): Promise<void> {
   if (opts.store.users.count() > 0) return;
   const password = opts.envPassword || randomToken(18);
-  await opts.auth.createUser('admin', password, 'admin');
+  // Following the defaults, which give admins no limit (a demoted admin gets the users' defaults).
+  await opts.auth.createUser('admin', password, 'admin', { maxSandboxes: 'default', maxMemoryMB: 'default', maxCpu: 'default' });
   if (opts.envPassword) {
     opts.log.info({ username: 'admin' }, 'created admin with the password from CODEYARD_ADMIN_PASSWORD');
     return;

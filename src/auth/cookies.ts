@@ -8,6 +8,8 @@ export interface CookieNames {
   subdomain: string;
   /** The state a subdomain keeps while the base domain signs the browser in (login-CSRF guard). */
   handoffState: string;
+  /** "This browser logged in as this user before" (KnownDevices): skips the username-wide login delay. */
+  device: string;
 }
 
 /**
@@ -17,7 +19,7 @@ export interface CookieNames {
  */
 export function cookieNames(https: boolean): CookieNames {
   const p = https ? '__Host-' : '';
-  return { session: `${p}codeyard_session`, subdomain: `${p}codeyard_sub`, handoffState: `${p}codeyard_handoff` };
+  return { session: `${p}codeyard_session`, subdomain: `${p}codeyard_sub`, handoffState: `${p}codeyard_handoff`, device: `${p}codeyard_device` };
 }
 /** A session opened by an IDE link: its cookie path is that sandbox's proxy prefix. */
 export const IDE_SESSION_COOKIE = 'codeyard_ide';

@@ -36,7 +36,8 @@ export class IdeTokens {
     this.secret = secret;
   }
 
-  /** The same key signs login hand-offs (a different `type`, bound to a host: neither passes for the other). */
+  /** The same key signs login hand-offs (a different `type`, bound to a host: neither passes for the other);
+   *  known-device cookies MAC with a key derived from it. */
   secretForHandoffs(): Uint8Array {
     return this.secret;
   }

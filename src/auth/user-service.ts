@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.ts';
 import type { Role, User, UserLimits } from '../store/users.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
+import type { LimitsInForce } from '../sandboxes/limits.ts';
 import type { WorkspaceService } from '../workspaces/workspace-service.ts';
 import type { AuthService } from './auth-service.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.ts';
@@ -10,6 +11,7 @@ export interface NewUser {
   password: string;
   role?: Role;
   disabled?: boolean;
+  /** Per key: a number, null (no limit) or 'default'; keys left out follow the configured defaults. */
   limits?: Partial<UserLimits>;
 }
 
@@ -43,8 +45,10 @@ export class UserService {
     }
     let user: User;
     try {
+      // A limit left out follows users.defaultLimits (null, given, is no limit).
+      const setting = (key: keyof UserLimits) => (input.limits?.[key] === undefined ? 'default' : input.limits[key]);
       user = await this.auth.createUser(input.username, input.password, input.role ?? 'user', {
-        maxSandboxes: input.limits?.maxSandboxes ?? null, maxMemoryMB: input.limits?.maxMemoryMB ?? null, maxCpu: input.limits?.maxCpu ?? null,
+        maxSandboxes: setting('maxSandboxes'), maxMemoryMB: setting('maxMemoryMB'), maxCpu: setting('maxCpu'),
       });
     } catch (err) {
       // Two requests for the same name at once: the database keeps the second out.
@@ -58,13 +62,23 @@ export class UserService {
     return this.store.users.list();
   }
 
+  /** The user's limits in force: their own where set, else users.defaultLimits (admins: none). */
+  limitsOf(user: User): LimitsInForce {
+    return this.sandboxes.limitsOf(user);
+  }
+
   get(username: string): User {
     const user = this.store.users.byUsername(username);
     if (!user || user.deletedAt) throw new NotFoundError(`user ${username} not found`);
     return user;
   }
 
-  async update(username: string, change: UserChange): Promise<User> {
+  /**
+   * Disabling also stops the user's sandboxes (files kept, as with a stop): a
+   * disabled account keeps no process running. Enabling starts nothing.
+   * `actor`: the admin making the change, on whose authority they are stopped.
+   */
+  async update(username: string, change: UserChange, actor?: User): Promise<User> {
     const user = this.get(username);
     const losesAdmin = user.role === 'admin' && (change.role === 'user' || change.disabled === true);
     if (losesAdmin) this.keepOneAdmin(user, 'demote or disable');
@@ -75,6 +89,7 @@ export class UserService {
     // A disabled user, or one whose password was reset, keeps no session and no open connection.
     if (change.disabled === true || change.password !== undefined) this.auth.endSessions(user.id);
     else if (change.role !== undefined && change.role !== user.role) this.auth.revokeConnections(user.id);
+    if (change.disabled === true) await this.stopSandboxes(actor ?? user, user.id);
     return this.get(username);
   }
 
@@ -100,15 +115,20 @@ export class UserService {
     this.auth.endSessions(user.id);
     const owned = this.store.sandboxes.list(user.id);
     let stopped = 0;
-    for (const s of owned) {
-      if (purge) await this.sandboxes.delete(actor, s.sandboxID);
-      else if (s.state !== 'stopped') { await this.sandboxes.stop(actor, s.sandboxID); stopped++; }
-    }
+    if (purge) for (const s of owned) await this.sandboxes.delete(actor, s.sandboxID);
+    else stopped = await this.stopSandboxes(actor, user.id);
     if (purge) {
       this.workspaces.purgeUser(user);
       this.store.users.purge(user.id);
     }
     return { sandboxesStopped: stopped, sandboxesDeleted: purge ? owned.length : 0 };
+  }
+
+  /** Stops every sandbox of the user that is not stopped already; returns how many. */
+  private async stopSandboxes(actor: User, userId: number): Promise<number> {
+    const running = this.store.sandboxes.list(userId).filter((s) => s.state !== 'stopped');
+    await Promise.all(running.map((s) => this.sandboxes.stop(actor, s.sandboxID)));
+    return running.length;
   }
 
   private keepOneAdmin(user: User, what: string): void {

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { SYSTEM_PATH } from '../toolchain/system-commands.ts';
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import { Store } from '../store/store.ts';
@@ -30,7 +32,7 @@ export async function restoreBackup(opts: { dataDir: string; file: string; log: 
   let savedAnything = false;
   const setAside = (path: string, as: string) => {
     mkdirSync(join(saved, as, '..'), { recursive: true, mode: 0o700 });
-    renameSync(path, join(saved, as));
+    moveDir(path, join(saved, as));
     savedAnything = true;
   };
   mkdirSync(staging, { recursive: true, mode: 0o700 });
@@ -65,7 +67,7 @@ export async function restoreBackup(opts: { dataDir: string; file: string; log: 
         if (existsSync(target) && readdirSync(target).length > 0) setAside(target, join('users', w.owner, w.name));
         else rmSync(target, { recursive: true, force: true });
         mkdirSync(join(target, '..'), { recursive: true, mode: 0o700 });
-        renameSync(join(staging, w.path), target);
+        moveDir(join(staging, w.path), target);
         if (!store.workspaces.byName(owner.id, w.name)) store.workspaces.insert(owner.id, w.name, w.createdAt);
         opts.log.info({ workspace: `${w.owner}/${w.name}` }, 'workspace restored');
       }
@@ -75,5 +77,19 @@ export async function restoreBackup(opts: { dataDir: string; file: string; log: 
     return { database: manifest.scope === 'full', workspaces: manifest.workspaces.map((w) => `${w.owner}/${w.name}`), savedTo: savedAnything ? saved : null };
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * rename(2), or, across filesystems (workspaces on a filesystem of their own, storage.workspaceImageMB),
+ * a copy that keeps owners, modes and links, then the source removed.
+ */
+function moveDir(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    execFileSync('/bin/cp', ['-a', '--', from, to], { env: { PATH: SYSTEM_PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+    rmSync(from, { recursive: true, force: true });
   }
 }

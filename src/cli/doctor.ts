@@ -12,6 +12,8 @@ import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap-admin.ts';
 import { resolveCommand } from '../toolchain/system-commands.ts';
 import { dockerClient } from '../runtime/docker/docker-client.ts';
 import { checkDockerReady } from '../runtime/docker/docker-runtime.ts';
+import { describeDisk, diskSpace, freeSpaceAdvice } from '../store/storage-errors.ts';
+import { RESERVE_FILE } from '../store/storage-guard.ts';
 
 interface Check {
   name: string;
@@ -32,6 +34,7 @@ export async function runDoctor(sources: ConfigSources): Promise<number> {
     checkOpencode(),
     ...(config.runtime.driver === 'docker' ? [await checkDocker(config)] : [...checkIsolation(config), checkCgroups()]),
     checkDataDir(config),
+    checkDisk(config),
     await checkPort(config),
   ];
   for (const c of checks) {
@@ -85,17 +88,20 @@ function checkIsolation(config: Config): Check[] {
   if (config.runtime.local.isolation === 'none') {
     return [{ name: 'isolation', ok: false, warnOnly: true, detail: 'runtime.local.isolation is none: sandboxes run as plain processes with the gateway\'s rights', fix: 'install bubblewrap and remove `isolation: none` from the config' }];
   }
-  const tools = ['bwrap', 'setpriv', 'nsenter', 'timeout'].map((tool): Check => {
+  // slirp4netns and ip give each sandbox its own network with a way out (runtime.local.network: namespace).
+  const packages: Record<string, string> = { bwrap: 'bubblewrap', timeout: 'coreutils', slirp4netns: 'slirp4netns', ip: 'iproute2' };
+  const needed = ['bwrap', 'setpriv', 'nsenter', 'timeout', ...(config.runtime.local.network === 'namespace' ? ['slirp4netns', 'ip'] : [])];
+  const tools = needed.map((tool): Check => {
     const found = resolveCommand(tool);
-    return { name: tool, ok: found !== undefined, detail: found ?? 'not found', fix: `apt-get install ${tool === 'bwrap' ? 'bubblewrap' : tool === 'timeout' ? 'coreutils' : 'util-linux'} (or run \`codeyard setup\` as root)` };
+    return { name: tool, ok: found !== undefined, detail: found ?? 'not found', fix: `apt-get install ${packages[tool] ?? 'util-linux'} (or run \`codeyard setup\` as root)` };
   });
   if (!tools[0]!.ok) return tools;
   const trial = spawnSync('bwrap', ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
-    '--proc', '/proc', '--dev', '/dev', '--unshare-pid', '--unshare-ipc',
+    '--proc', '/proc', '--dev', '/dev', '--unshare-pid', '--unshare-ipc', '--unshare-net',
     ...(process.getuid?.() === 0 ? [] : ['--unshare-user']), '--', '/usr/bin/true'], { encoding: 'utf8' });
   tools.push({
     name: 'namespaces', ok: trial.status === 0,
-    detail: trial.status === 0 ? 'bubblewrap can create mount, PID and IPC namespaces' : `bwrap failed: ${trial.stderr.trim()}`,
+    detail: trial.status === 0 ? 'bubblewrap can create mount, PID, IPC and network namespaces' : `bwrap failed: ${trial.stderr.trim()}`,
     fix: 'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0) or run the gateway as root',
   });
   return tools;
@@ -125,6 +131,24 @@ function checkDataDir(config: Config): Check {
     detail: `${dir} mode ${mode.toString(8)}${existsSync(pw) ? `, ${INITIAL_PASSWORD_FILE} mode ${pwMode.toString(8)}` : ''}`,
     fix: `chmod 700 ${dir}${existsSync(pw) ? ` && chmod 600 ${pw}` : ''}`,
   };
+}
+
+/** Free space on the data dir's disk, which workspaces share with the store (see storage.minFreeMB). */
+function checkDisk(config: Config): Check {
+  const dir = config.dataDir;
+  try {
+    const space = diskSpace(dir);
+    const ok = space.freeBytes >= config.storage.minFreeMB * 1024 * 1024;
+    const reserve = config.storage.reserveMB === 0 ? 'no reserve (storage.reserveMB: 0)'
+      : existsSync(join(dir, RESERVE_FILE)) ? `reserve ${join(dir, RESERVE_FILE)} in place` : 'reserve not in place (made when the gateway has room for it)';
+    return {
+      name: 'disk', ok,
+      detail: `${describeDisk(space)}; storage.minFreeMB is ${config.storage.minFreeMB} MB; ${reserve}`,
+      fix: `${freeSpaceAdvice(dir)}; or lower storage.minFreeMB`,
+    };
+  } catch (err) {
+    return { name: 'disk', ok: false, detail: `cannot read the free space of ${dir}: ${(err as Error).message}`, fix: 'check that the data dir\'s filesystem is mounted' };
+  }
 }
 
 function checkPort(config: Config): Promise<Check> {

@@ -79,5 +79,10 @@ async function setUpDocker(t: Toolchain, say: (line: string) => void): Promise<v
     return;
   }
   step(`building the workspace image ${DEFAULT_IMAGE} (a few minutes the first time)`);
-  await buildWorkspaceImage({ docker, where, tag: DEFAULT_IMAGE, toolchain: t, baseFromDebootstrap: true, caCerts: [], uid, cacheDir: t.dir, say });
+  const build = () => buildWorkspaceImage({ docker, where, tag: DEFAULT_IMAGE, toolchain: t, baseFromDebootstrap: true, caCerts: [], uid, cacheDir: t.dir, say });
+  await build().catch(async (err: Error) => {
+    // The engine's untar of a large COPY has been seen to fail once and pass on the next try (the finished steps are cached).
+    say(`! ${err.message.split('\n')[0]}; trying the build once more`);
+    await build();
+  });
 }

@@ -7,6 +7,18 @@ import type { GlobalFlags } from './main.ts';
 
 interface UserView { username: string; role: string; disabled: boolean; limits: { maxSandboxes: number | null; maxMemoryMB: number | null; maxCpu: number | null }; sandboxes: number }
 
+type Limit = number | 'none' | 'default';
+/** A limit flag: a number, `none` (no limit: null in the API; commander would turn a null into '') or `default` (users.defaultLimits). */
+const limitFlag = (parse: (v: string) => number) => (v: string): Limit => (v === 'none' || v === 'default' ? v : parse(v));
+const LIMIT_FLAGS = [
+  ['--max-sandboxes <n>', 'limit: number of sandboxes', limitFlag(wholeNumber('--max-sandboxes', 'a whole number of sandboxes, none or default'))],
+  ['--max-memory <MB>', 'limit: memory of running sandboxes, in MB', limitFlag(wholeNumber('--max-memory', 'a whole number of megabytes (e.g. 8192), none or default'))],
+  ['--max-cpu <n>', 'limit: CPUs of running sandboxes', limitFlag(positiveNumber('--max-cpu', 'a number of CPUs (e.g. 4), none or default'))],
+] as const;
+interface LimitOpts { maxSandboxes?: Limit; maxMemory?: Limit; maxCpu?: Limit }
+const setting = (v: Limit | undefined) => (v === 'none' ? null : v);
+const limitsOf = (o: LimitOpts) => ({ maxSandboxes: setting(o.maxSandboxes), maxMemoryMB: setting(o.maxMemory), maxCpu: setting(o.maxCpu) });
+
 /** `codeyard user add|ls|passwd|disable|enable|rm`: the users API, from a shell. */
 export function userCommands(program: Command, globals: () => GlobalFlags): void {
   const { group: user, client } = apiCommandGroup(program, 'user', 'manage accounts on the running gateway (admin)', globals);
@@ -15,27 +27,29 @@ export function userCommands(program: Command, globals: () => GlobalFlags): void
     .argument('<username>')
     .option('--admin', 'make an admin')
     .option('--password-stdin', 'read the password from standard input')
-    .option('--max-sandboxes <n>', 'limit: number of sandboxes', wholeNumber('--max-sandboxes', 'a whole number of sandboxes'))
-    .option('--max-memory <MB>', 'limit: memory of running sandboxes, in MB', wholeNumber('--max-memory', 'a whole number of megabytes, e.g. 8192'))
-    .option('--max-cpu <n>', 'limit: CPUs of running sandboxes', positiveNumber('--max-cpu', 'a number of CPUs, e.g. 4'))
-    .action(async (username: string, opts: { admin?: boolean; passwordStdin?: boolean; maxSandboxes?: number; maxMemory?: number; maxCpu?: number }) => {
+    .option(...LIMIT_FLAGS[0]).option(...LIMIT_FLAGS[1]).option(...LIMIT_FLAGS[2])
+    .addHelpText('after', '\nLimits left out follow users.defaultLimits in codeyard.yaml (admins: none); `none` is no limit.')
+    .action(async (username: string, opts: { admin?: boolean; passwordStdin?: boolean } & LimitOpts) => {
       const password = opts.passwordStdin ? readPasswordFromStdin() : randomToken(12);
       const created = await client().request<UserView>('POST', '/api/users', {
-        username, password, role: opts.admin ? 'admin' : 'user',
-        limits: { maxSandboxes: opts.maxSandboxes, maxMemoryMB: opts.maxMemory, maxCpu: opts.maxCpu },
+        username, password, role: opts.admin ? 'admin' : 'user', limits: limitsOf(opts),
       });
       console.log(`created ${created.role} ${created.username}${opts.passwordStdin ? '' : ` with password: ${password}`}`);
+    });
+
+  user.command('limits').description('change a user\'s limits: a number, none (no limit) or default (users.defaultLimits)')
+    .argument('<username>')
+    .option(...LIMIT_FLAGS[0]).option(...LIMIT_FLAGS[1]).option(...LIMIT_FLAGS[2])
+    .action(async (username: string, opts: LimitOpts) => {
+      const u = await client().request<UserView>('PATCH', `/api/users/${encodeURIComponent(username)}`, { limits: limitsOf(opts) });
+      console.log(`${u.username}: ${limitText(u.limits)}`);
     });
 
   user.command('ls').description('list users').option('--json', 'print JSON').action(async (opts: { json?: boolean }) => {
     const users = await client().request<UserView[]>('GET', '/api/users');
     if (opts.json) return void console.log(JSON.stringify(users, null, 2));
     console.log(['USERNAME', 'ROLE', 'STATE', 'SANDBOXES', 'LIMITS'].join('\t'));
-    for (const u of users) {
-      const l = u.limits;
-      const limits = [l.maxSandboxes !== null && `sandboxes≤${l.maxSandboxes}`, l.maxMemoryMB !== null && `memory≤${l.maxMemoryMB}MB`, l.maxCpu !== null && `cpu≤${l.maxCpu}`].filter(Boolean).join(' ') || '-';
-      console.log([u.username, u.role, u.disabled ? 'disabled' : 'active', u.sandboxes, limits].join('\t'));
-    }
+    for (const u of users) console.log([u.username, u.role, u.disabled ? 'disabled' : 'active', u.sandboxes, limitText(u.limits)].join('\t'));
   });
 
   user.command('passwd').description('set a user\'s password (ends their sessions); prints a generated one unless --password-stdin')
@@ -60,6 +74,11 @@ export function userCommands(program: Command, globals: () => GlobalFlags): void
       await client().request('DELETE', `/api/users/${encodeURIComponent(username)}${opts.purge ? '?purge=true' : ''}`);
       console.log(`deleted ${username}${opts.purge ? ' and their workspaces' : ' (workspaces kept; `codeyard user rm --purge` deletes them)'}`);
     });
+}
+
+/** The limits in force, e.g. `sandboxes≤4 memory≤8192MB`; `-` for none. */
+function limitText(l: UserView['limits']): string {
+  return [l.maxSandboxes !== null && `sandboxes≤${l.maxSandboxes}`, l.maxMemoryMB !== null && `memory≤${l.maxMemoryMB}MB`, l.maxCpu !== null && `cpu≤${l.maxCpu}`].filter(Boolean).join(' ') || '-';
 }
 
 function readPasswordFromStdin(): string {

@@ -8,10 +8,14 @@ export const PORTAL_DIR = join(import.meta.dirname, '..', '..', 'dist', 'portal'
 
 /**
  * The portal's page may load only its own assets and frame only this gateway's
- * pages (the IDEs behind the proxy); nothing may frame the portal.
+ * pages (the IDEs behind the proxy, by path or on their own hosts under the base
+ * domain: `frameHosts`); nothing may frame the portal.
  */
-export const PORTAL_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+export function portalCsp(frameHosts: string[] = []): string {
+  return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    `frame-src ${["'self'", ...frameHosts].join(' ')}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'`;
+}
+export const PORTAL_CSP = portalCsp();
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json; charset=utf-8',
@@ -23,12 +27,12 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>codeyard</title>
 The HTTP API works without it (docs/api.md).</p>`;
 
 /** GET / (the portal, for logged-in users) and GET /assets/* (its hashed, immutable files). */
-export function portalRoutes(app: FastifyInstance, dir = PORTAL_DIR): void {
+export function portalRoutes(app: FastifyInstance, dir = PORTAL_DIR, frameHosts: () => string[] = () => []): void {
   app.get('/', async (_request, reply) => {
     const index = join(dir, 'index.html');
     if (!existsSync(index)) return reply.status(503).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(NOT_BUILT);
     return reply.type('text/html; charset=utf-8')
-      .header('content-security-policy', PORTAL_CSP)
+      .header('content-security-policy', portalCsp(frameHosts()))
       .header('cache-control', 'no-cache')
       .send(readFileSync(index));
   });

@@ -30,6 +30,27 @@ export function sendProxyError(req: IncomingMessage, res: ServerResponse, status
 <body><h1>${title}</h1><p>${escapeHtml(message)}</p>${refresh ? '<p>This page refreshes by itself.</p>' : ''}</body></html>`);
 }
 
+/** Where a stopped sandbox's page posts to start it: on the sandbox's own route, a path no app is likely to use. */
+export const START_PATH = '/_codeyard/start';
+
+/**
+ * A stopped (or missing) sandbox opened in a browser: a page with a button. A GET
+ * never starts or creates anything (a link on another site must not spend the
+ * user's resources); the button's POST is checked to come from this very page.
+ */
+export function sendStartPage(res: ServerResponse, o: { title: string; message: string; action: string; button: string }): void {
+  res.writeHead(409, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self'",
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(o.title)}</title>
+<style>body{font:16px system-ui,sans-serif;max-width:36em;margin:15vh auto;padding:0 1em;color:#222}p{color:#555}button{font:inherit;padding:.5em 1.2em}</style></head>
+<body><h1>${escapeHtml(o.title)}</h1><p>${escapeHtml(o.message)}</p>
+<form method="post" action="${escapeHtml(o.action)}" data-codeyard-start><button type="submit" autofocus>${escapeHtml(o.button)}</button></form></body></html>`);
+}
+
 /** For upgrade requests there is no response object: write a minimal HTTP answer on the socket. */
 export function rejectUpgrade(socket: Duplex, status: number, kind: string, message: string): void {
   const body = JSON.stringify({ code: status, message, error: kind });

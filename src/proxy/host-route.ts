@@ -3,18 +3,26 @@
 //   <user>.<baseDomain>               that user's default workspace, in VS Code
 //   <workspace>--<user>.<baseDomain>  one of their named workspaces
 //   <port>-<sandboxID>.<baseDomain>   a port inside a sandbox (a dev server's preview)
+//   ide-<sandboxID>.<baseDomain>      one sandbox's IDE (what the portal frames, and IDE links open)
 // One label deep, so one wildcard certificate (*.<baseDomain>) covers them all.
+
+/** Where a sandbox's IDE host spends an IDE link (a share link): a session for that host alone. */
+export const LINK_PATH = '/_codeyard/link';
 
 export type HostRoute =
   | { kind: 'gateway' }
   | { kind: 'workspace'; host: string; user: string; workspace: string }
   | { kind: 'port'; host: string; sandboxID: string; port: number }
+  | { kind: 'sandbox'; host: string; sandboxID: string }
   | { kind: 'unknown'; host: string };
 
 /** A lowercase DNS name (code.example.com): labels of 1–63 letters, digits and inner hyphens, 200 characters at most. */
 export const DNS_NAME = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 const PORT_LABEL = /^([1-9][0-9]{0,4})-([a-z0-9]{20})$/;
+/** A sandbox's own IDE host; usernames of this shape are refused (see RESERVED_USERNAME). */
+const IDE_LABEL = /^ide-([a-z0-9]{20})$/;
+export const RESERVED_USERNAME = IDE_LABEL;
 const USER_LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const WORKSPACE_LABEL = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
 
@@ -56,6 +64,8 @@ export function matchHostRoute(hostHeader: string | undefined, baseDomain: strin
     const n = Number(port[1]);
     return n <= 65535 ? { kind: 'port', host, sandboxID: port[2]!, port: n } : { kind: 'unknown', host };
   }
+  const ide = IDE_LABEL.exec(label);
+  if (ide) return { kind: 'sandbox', host, sandboxID: ide[1]! };
   const split = label.lastIndexOf('--');
   if (split > 0) {
     const workspace = label.slice(0, split);
@@ -68,7 +78,7 @@ export function matchHostRoute(hostHeader: string | undefined, baseDomain: strin
 }
 
 /** The subdomain host for a route, e.g. `dan.code.example.com` or `3000-<id>.code.example.com`. */
-export function subdomainHost(baseDomain: string, to: { user: string; workspace?: string } | { sandboxID: string; port: number }): string {
-  if ('sandboxID' in to) return `${to.port}-${to.sandboxID}.${baseDomain}`;
+export function subdomainHost(baseDomain: string, to: { user: string; workspace?: string } | { sandboxID: string; port?: number }): string {
+  if ('sandboxID' in to) return to.port === undefined ? `ide-${to.sandboxID}.${baseDomain}` : `${to.port}-${to.sandboxID}.${baseDomain}`;
   return !to.workspace || to.workspace === 'default' ? `${to.user}.${baseDomain}` : `${to.workspace.toLowerCase()}--${to.user}.${baseDomain}`;
 }

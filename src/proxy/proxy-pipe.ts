@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { SandboxService } from '../sandboxes/sandbox-service.ts';
 import type { Endpoint } from '../runtime/interface.ts';
-import { GATEWAY_COOKIES } from '../auth/cookies.ts';
+import { rewriteResponseHeaders } from './response-headers.ts';
 import { sendProxyError } from './error-page.ts';
 
 /** Who opened a proxied WebSocket, so revoking their credentials can end it. */
@@ -25,10 +25,11 @@ export interface PipeTarget {
   mainService: boolean;
   /** Set-Cookie paths from upstream are rewritten to this (a path-routed sandbox's prefix). */
   cookiePath?: string;
+  /** Served by path on the portal's own origin (a path preview): the page gets an opaque origin. */
+  opaqueOrigin?: boolean;
+  /** An IDE on its own host: the portal's origin, which may frame it. */
+  framedBy?: string;
 }
-
-/** Only pages of the gateway's origin (the portal) may frame what the proxy serves. */
-const FRAME_ONLY_BY_PORTAL = "frame-ancestors 'self'";
 
 type RoutedRequest = IncomingMessage & { pipeTarget?: PipeTarget };
 
@@ -84,7 +85,7 @@ export class ProxyPipe {
     res.once('finish', () => this.onBytes(target.sandboxID, Number(req.headers['content-length'] ?? 0) || 0, (socket?.bytesWritten ?? 0) - writtenBefore));
     forwardHttp(req, res, {
       endpoint: target.endpoint, agent: this.agent, secure,
-      rewrite: (headers) => rewriteResponseHeaders(headers, target.cookiePath),
+      rewrite: (headers) => rewriteResponseHeaders(headers, { cookiePath: target.cookiePath, opaqueOrigin: target.opaqueOrigin, framedBy: target.framedBy }),
       onError: (err) => this.upstreamError(err, req, res),
     });
   }
@@ -143,20 +144,6 @@ export class ProxyPipe {
 }
 
 const FREE_SOCKET_MS = 4_000;
-
-/** What every proxied answer gets: the gateway's cookies cannot be set, cookies stay under the route's path, only the portal may frame it. */
-function rewriteResponseHeaders(headers: IncomingHttpHeaders, cookiePath: string | undefined): void {
-  const cookies = headers['set-cookie'];
-  if (cookies) {
-    headers['set-cookie'] = cookies
-      .filter((c) => !GATEWAY_COOKIES.has(c.split('=')[0]!.trim()))
-      .map((c) => (cookiePath ? c.replace(/;\s*path=[^;]*/i, `; Path=${cookiePath}`) : c));
-  }
-  // A second CSP header adds the framing rule to whatever the sandbox's server sends.
-  const csp = headers['content-security-policy'];
-  headers['content-security-policy'] = [...(csp === undefined ? [] : Array.isArray(csp) ? csp : [csp]), FRAME_ONLY_BY_PORTAL] as unknown as string;
-  headers['x-frame-options'] = 'SAMEORIGIN';
-}
 
 function toTarget(endpoint: Endpoint) {
   return 'socketPath' in endpoint

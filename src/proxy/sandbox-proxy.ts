@@ -15,7 +15,10 @@ import { withoutLog } from '../sandboxes/sandbox-service.ts';
 import { findTemplate } from '../templates/catalog.ts';
 import { CDP_PREFIX, IDE_PREFIX, splitQuery, cdpProxyPath, ideProxyPath, matchProxyRoute, type ProxyRoute, type ProxyService } from './routes.ts';
 import { browserWebSocketPath, proxyCdpJson } from './cdp-json.ts';
-import { rejectUpgrade, sendProxyError, wantsHtml } from './error-page.ts';
+import { rejectUpgrade, sendProxyError, sendStartPage, START_PATH, wantsHtml } from './error-page.ts';
+import { refusedServiceWorker } from './response-headers.ts';
+import { LINK_PATH } from './host-route.ts';
+import { storageError } from '../store/storage-errors.ts';
 
 
 export interface SandboxProxyDeps {
@@ -31,6 +34,13 @@ export interface SandboxProxyDeps {
   /** Whether code-server's /proxy/<port>/ and /absproxy/<port>/ may be reached (routing.pathPreviews). */
   pathPreviews: boolean;
   audit: AuditLog;
+  /**
+   * With a base domain, the origin of a sandbox's own IDE host (https://ide-<id>.<domain>): browsers are sent
+   * there, never served the IDE on the portal's origin. Undefined: IDEs by path (no base domain).
+   */
+  ideOrigin?: (sandboxID: string) => string;
+  /** The data dir, whose disk a full-disk answer names. */
+  dataDir?: string;
 }
 
 /**
@@ -66,6 +76,12 @@ export class SandboxProxy {
     // A CDP client has no cookie jar: its ?token= is checked on every request, never spent (see resolve).
     if (route !== 'bad' && route.service === 'ide') {
       const { token, rest } = takeToken(req.url ?? '');
+      if (token !== undefined && this.deps.ideOrigin) {
+        // The IDE lives on its own host: the link is spent there, for a session of that host alone.
+        res.writeHead(302, { location: `${this.deps.ideOrigin(route.sandboxID)}${LINK_PATH}?token=${encodeURIComponent(token)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+        res.end();
+        return;
+      }
       if (token !== undefined) {
         // An IDE link: spend it for a session cookie confined to this sandbox, and
         // drop the token from the address bar (and from everything downstream).
@@ -90,8 +106,26 @@ export class SandboxProxy {
         return;
       }
     }
+    if (route !== 'bad' && route.service === 'ide' && route.upstreamPath === START_PATH && req.method === 'POST') return this.startFromPage(req, res, route);
     const publicBase = this.publicBase(req);
-    const { upstreamPath, endpoint, prefix, service, token } = await this.resolve(req, route);
+    const resolved = await this.resolve(req, route);
+    if (resolved === 'stopped') {
+      const id = (route as ProxyRoute).sandboxID;
+      sendStartPage(res, {
+        title: 'This workspace is stopped', message: `Sandbox ${id} is stopped; its files are kept. Start it to open VS Code again.`,
+        action: `${ideProxyPath(id)}${START_PATH.slice(1)}`, button: 'Start it',
+      });
+      return;
+    }
+    const { upstreamPath, endpoint, prefix, service, token, principal } = resolved;
+    if (this.onOwnHost(service, principal, upstreamPath)) {
+      // A browser: the IDE is served on its own host, where nothing it runs touches the portal's session.
+      const [, query] = splitQuery(req.url ?? '');
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ForbiddenError(`open the IDE at its own address, ${this.deps.ideOrigin!((route as ProxyRoute).sandboxID)}/`);
+      res.writeHead(302, { location: `${this.deps.ideOrigin!((route as ProxyRoute).sandboxID)}${upstreamPath ?? '/'}${query}`, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
     if (upstreamPath === undefined) {
       // Relative asset URLs in VS Code only resolve under a trailing slash.
       const [path, query] = splitQuery(req.url!);
@@ -100,11 +134,17 @@ export class SandboxProxy {
       return;
     }
     const preview = service === 'ide' ? portPreview(upstreamPath) : undefined;
+    if (refusedServiceWorker(req, preview ? '' : upstreamPath, service === 'ide')) {
+      throw new ForbiddenError('a service worker may be registered only from code-server\'s own static files');
+    }
     if (preview) {
       if (preview.path !== undefined) req.url = preview.path;
-      // The app's cookies stay under its own preview path, not on the gateway's whole origin.
+      // The app's cookies stay under its own preview path, and the page runs in an opaque origin: it is on the portal's origin.
       const cookiePath = `${prefix}${preview.path === undefined ? 'absproxy' : 'proxy'}/${preview.port}/`;
-      this.deps.pipe.web(req, res, { sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port), mainService: false, cookiePath }, publicBase.secure);
+      this.deps.pipe.web(req, res, {
+        sandboxID: (route as ProxyRoute).sandboxID, endpoint: await this.deps.sandboxes.portEndpoint((route as ProxyRoute).sandboxID, preview.port),
+        mainService: false, cookiePath, opaqueOrigin: true,
+      }, publicBase.secure);
       return;
     }
     req.url = upstreamPath;
@@ -138,7 +178,10 @@ export class SandboxProxy {
       if (origin !== undefined && !originMatches(origin, [this.deps.publicHost(), req.headers.host])) {
         throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
       }
-      const { upstreamPath, endpoint, principal, service } = await this.resolve(req, route);
+      const resolved = await this.resolve(req, route);
+      if (resolved === 'stopped') throw new UpstreamUnavailableError(`sandbox ${(route as ProxyRoute).sandboxID} is stopped: start it first`);
+      const { upstreamPath, endpoint, principal, service } = resolved;
+      if (this.onOwnHost(service, principal, upstreamPath)) throw new ForbiddenError(`open the IDE at its own address, ${this.deps.ideOrigin!(sandboxIdOf(route))}/`);
       if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       const sandboxID = (route as ProxyRoute).sandboxID;
       const owner = { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId };
@@ -162,7 +205,31 @@ export class SandboxProxy {
     return true;
   }
 
-  private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<{
+  /**
+   * Whether this request is a browser's (the portal's session, or a session an old IDE link made here) for an IDE
+   * that has a host of its own: it is sent there. Programs (API keys, IDE links as bearer tokens) keep the path.
+   * Port previews by path are not the IDE: they stay (opaque origins, when an operator turned them on).
+   */
+  private onOwnHost(service: ProxyService, principal: Principal, upstreamPath: string | undefined): boolean {
+    if (!this.deps.ideOrigin || service !== 'ide' || (principal.via !== 'session' && principal.via !== 'ide-session')) return false;
+    return upstreamPath === undefined || portPreview(upstreamPath) === undefined;
+  }
+
+  /** The stopped page's button: start the sandbox, then back to its IDE (which shows the starting page). */
+  private async startFromPage(req: IncomingMessage, res: ServerResponse, route: ProxyRoute): Promise<void> {
+    // Only the gateway's own page may press it: a form on another site carries its own Origin.
+    const origin = req.headers.origin;
+    if (origin === undefined || !originMatches(origin, [this.deps.publicHost(), req.headers.host])) {
+      throw new ForbiddenError('a sandbox is started from its own page (or the portal, or POST /api/sandboxes/<id>/start), not from another site');
+    }
+    const principal = await this.deps.auth.require(req.headers, route.sandboxID);
+    await this.deps.sandboxes.startOnOpen(principal.user, route.sandboxID);
+    this.deps.audit.record({ actor: principal.user.username, ip: this.deps.proxies.clientIp(req) || null, action: 'sandbox.start', target: route.sandboxID, details: { from: 'stopped page' } });
+    res.writeHead(303, { location: ideProxyPath(route.sandboxID), 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  private async resolve(req: IncomingMessage, route: ProxyRoute | 'bad'): Promise<'stopped' | {
     upstreamPath: string | undefined; endpoint: Endpoint; prefix: string; principal: Principal; service: ProxyService; token: string | undefined;
   }> {
     if (route === 'bad') {
@@ -176,7 +243,9 @@ export class SandboxProxy {
       req.url = rest;
       route = matchProxyRoute(rest) as ProxyRoute;
     }
-    const principal = await this.deps.auth.require(req.headers, route.sandboxID);
+    // A link used as a bearer token binds to its first client: address and user agent.
+    const client = `${this.deps.proxies.clientIp(req)} ${String(req.headers['user-agent'] ?? '').slice(0, 200)}`;
+    const principal = await this.deps.auth.require(req.headers, route.sandboxID, client);
     const facts = this.deps.sandboxes.factsFor(principal.user, route.sandboxID);
     const offered = findTemplate(facts.templateID)?.services ?? {};
     if (!(route.service in offered)) {
@@ -184,17 +253,13 @@ export class SandboxProxy {
       throw new NotFoundError(`sandbox ${route.sandboxID} runs template ${facts.templateID}, which has no ${route.service === 'ide' ? 'IDE' : 'CDP endpoint'}${other ? `: use ${other}` : ''}`);
     }
     if (!this.deps.pathPreviews && route.service === 'ide' && /^\/(abs)?proxy\//.test(route.upstreamPath ?? '')) {
-      throw new NotFoundError('port previews by path are off on this gateway (routing.pathPreviews): open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain>');
+      throw new NotFoundError('port previews by path are off on this gateway: they would run on the portal\'s own origin. Open the port\'s own subdomain, <port>-<sandboxID>.<baseDomain> (routing.baseDomain), or ask the operator to set routing.pathPreviews: true');
     }
     const endpoint = this.deps.sandboxes.endpoint(route.sandboxID, route.service);
     if (!endpoint) {
       const record = this.deps.sandboxes.getFor(principal.user, route.sandboxID);
-      // Someone opening a stopped IDE in a browser wants it: start it, and let the page wait.
-      // Not one in `error`: a page that refreshes would restart a crash loop forever; say why it failed instead.
-      if (record.state === 'stopped' && req.method === 'GET' && wantsHtml(req)) {
-        await this.deps.sandboxes.startOnOpen(principal.user, route.sandboxID);
-        throw new SandboxStartingError(`sandbox ${route.sandboxID} was stopped and is starting again`);
-      }
+      // Someone opening a stopped IDE in a browser gets a button: a GET (a link on any site) never starts anything.
+      if (record.state === 'stopped' && route.service === 'ide' && req.method === 'GET' && wantsHtml(req)) return 'stopped';
       if (record.state === 'starting' || record.state === 'restarting') throw new SandboxStartingError(`sandbox ${route.sandboxID} is ${record.state}`);
       if (record.state === 'error') {
         throw new UpstreamUnavailableError(`sandbox ${route.sandboxID} failed: ${withoutLog(record.error ?? 'unknown error')}. ` +
@@ -209,6 +274,9 @@ export class SandboxProxy {
   /** Our errors keep their status; anything else is a bug of ours: logged, and a plain 500. */
   private asCodeyardError(err: unknown): CodeyardError {
     if (err instanceof CodeyardError) return err;
+    // A store or disk fault (a full disk) answers as the API does: 507 naming the disk, 503 for a busy store.
+    const stored = storageError(err, this.deps.dataDir);
+    if (stored) { this.deps.log.warn({ err: (err as Error).message }, stored.message); return stored; }
     this.deps.log.error({ err }, 'proxy failure');
     return new InternalError('internal error: see the gateway log');
   }
@@ -258,4 +326,8 @@ function takeToken(url: string): { token: string | undefined; rest: string } {
 function badSegment(url: string, prefix: string): string {
   const segment = url.slice(prefix.length).split(/[/?#]/)[0] ?? '';
   return segment ? JSON.stringify(segment.slice(0, 80)) : 'an empty segment';
+}
+
+function sandboxIdOf(route: ProxyRoute | 'bad'): string {
+  return route === 'bad' ? '' : route.sandboxID;
 }

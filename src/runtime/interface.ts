@@ -8,8 +8,10 @@ export type Endpoint = { socketPath: string } | { host: string; port: number };
 export interface SandboxLayout {
   home: string;
   workspace: string;
-  /** Directory holding service sockets. */
+  /** Directory holding the sandbox's service sockets (writable by the sandbox). */
   runDir: string;
+  /** What the gateway provides for the sandbox (opencode.json, gateway.sock, egress.sock), read-only to it. */
+  gatewayDir: string;
   nodeBin: string;
   codeServerEntry: string;
   /** Where `opencode` is (on PATH in the sandbox). */
@@ -41,8 +43,11 @@ export interface SandboxSpec {
   owner: string;
   /** The persistent workspace mounted as home and workspace; null: throwaway ones, deleted with the sandbox. */
   workspace: WorkspaceRef | null;
-  /** `isolated`: a network namespace of its own, reaching out only through the gateway's egress proxy. */
-  network: 'host' | 'isolated';
+  /**
+   * `outbound`: a network of its own with a way out to the world (NAT), never to the host's loopback or
+   * another sandbox; `isolated`: a network of its own reaching out only through the gateway's egress proxy.
+   */
+  network: 'outbound' | 'isolated';
   memoryMB: number;
   cpuCount: number;
   envVars: Record<string, string>;
@@ -52,11 +57,11 @@ export interface SandboxSpec {
   services: Record<string, ServiceSpec>;
   /** The driver's own state from the store (empty before the first start). */
   driverState: Record<string, unknown>;
-  /** Files the gateway puts in the run directory for this start (opencode's config), readable by the sandbox user only. */
+  /** Files the gateway provides for this start (opencode's config), in layout.gatewayDir, read-only to the sandbox. */
   runFiles?: Record<string, string>;
   /** Environment the gateway sets (not the user's envVars, not shown to them). */
   systemEnv?: Record<string, string>;
-  /** The gateway's port on the host's loopback, which the sandbox's processes must reach at 127.0.0.1 (the model proxy). */
+  /** The gateway's port on the host's loopback; inside the sandbox 127.0.0.1:<port> leads to it through gateway.sock (the model proxy). */
   gatewayPort?: number;
 }
 

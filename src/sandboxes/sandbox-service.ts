@@ -12,6 +12,7 @@ import { Supervisor } from '../supervisor/supervisor.ts';
 import { classifyCrash } from '../supervisor/crash-classifier.ts';
 import { newSandboxID } from './sandbox-id.ts';
 import type { MemoryAdmission } from './admission.ts';
+import { checkSandboxSize, checkUserQuota, limitsInForce, type LimitsInForce, type SandboxCeilings } from './limits.ts';
 
 export interface CreateSandboxInput {
   templateID: string;
@@ -72,10 +73,10 @@ export interface SandboxServiceOptions {
    * commitment while `restarting`), so a running user's IDE is never lost to it.
    */
   admission?: MemoryAdmission;
+  /** users.defaultLimits (what a user's 'default' limit means) and the most one sandbox may have; absent: none. */
+  limits?: { userDefaults: LimitsInForce; sandbox: SandboxCeilings };
 }
 
-/** Activity is noted in memory on every request and frame, and written to the store at most this often. */
-const ACTIVITY_FLUSH_MS = 5_000;
 /** How long a found port-preview endpoint is reused without looking again. */
 const PORT_ENDPOINT_CACHE_MS = 2_000;
 
@@ -125,8 +126,9 @@ export class SandboxService {
   /** Restarts waiting out their back-off. */
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly supervision: SupervisionOptions;
-  /** Last activity per sandbox seen at the proxy (ms), not yet all written to the store. */
+  /** Last activity per sandbox seen at the proxy (ms): noted here on every request and frame, written by the reaper's tick. */
   private readonly activity = new Map<string, number>();
+  /** What the store has of it; a write that failed leaves this behind, so the next tick tries again. */
   private readonly activityFlushed = new Map<string, number>();
   /** Exec commands in flight per sandbox. */
   private readonly execsRunning = new Map<string, number>();
@@ -156,8 +158,9 @@ export class SandboxService {
     }
     const memoryMB = input.memoryMB ?? this.opts.defaults.memoryMB;
     const cpuCount = input.cpuCount ?? this.opts.defaults.cpuCount;
+    checkSandboxSize({ memoryMB, cpuCount }, this.opts.limits?.sandbox);
     this.checkQuota(owner, { memoryMB, cpuCount });
-    this.opts.admission?.admit(this.opts.store.sandboxes.list(), memoryMB);
+    this.opts.admission?.admit(this.opts.store.sandboxes.list(), memoryMB, undefined, owner);
     const workspaceName = input.workspace === undefined ? template.defaultWorkspace : input.workspace;
     const workspace = workspaceName === null ? null : this.opts.workspaces.ensure(owner, workspaceName);
     const sandboxID = newSandboxID();
@@ -229,9 +232,10 @@ export class SandboxService {
     this.cancelRestart(sandboxID);
     this.failures.delete(sandboxID);
     if (record.state === 'running' && (await this.opts.runtime.inspect(this.spec(record))).running) return record;
+    checkSandboxSize(record, this.opts.limits?.sandbox, record.sandboxID);
     const owner = this.opts.store.users.byId(record.ownerId);
     if (owner) this.checkQuota(owner, record, record.sandboxID);
-    this.opts.admission?.admit(this.opts.store.sandboxes.list(), record.memoryMB, record.sandboxID);
+    this.opts.admission?.admit(this.opts.store.sandboxes.list(), record.memoryMB, record.sandboxID, owner);
     // A timeout that already passed would stop it again at once: starting clears it.
     const endAt = record.endAt && record.endAt <= new Date().toISOString() ? null : record.endAt;
     this.opts.store.sandboxes.update(sandboxID, { state: 'starting', error: null, endAt });
@@ -289,28 +293,14 @@ export class SandboxService {
     }
   }
 
-  /**
-   * A user's allowances: how many sandboxes they may have, and how much memory
-   * and CPU their sandboxes that are not stopped may hold together. 403 naming
-   * the limit and the current use.
-   */
+  /** A user's limits in force: their own where set, else users.defaultLimits (admins: none). */
+  limitsOf(user: User): LimitsInForce {
+    return limitsInForce(user, this.opts.limits?.userDefaults);
+  }
+
+  /** 403 naming the limit and the current use when `owner` may not hold `wants` more (see limits.ts). */
   private checkQuota(owner: User, wants: { memoryMB: number; cpuCount: number }, restarting?: string): void {
-    const isNew = restarting === undefined;
-    const { maxSandboxes, maxMemoryMB, maxCpu } = owner.limits;
-    const mine = this.opts.store.sandboxes.list(owner.id);
-    // The sandbox being started again is not counted twice.
-    const active = mine.filter((s) => s.sandboxID !== restarting && (s.state === 'starting' || s.state === 'running' || s.state === 'stopping'));
-    const memory = active.reduce((sum, s) => sum + s.memoryMB, 0);
-    const cpu = active.reduce((sum, s) => sum + s.cpuCount, 0);
-    if (isNew && maxSandboxes !== null && mine.length + 1 > maxSandboxes) {
-      throw new ForbiddenError(`quota: maxSandboxes for ${owner.username} is ${maxSandboxes} and ${mine.length} exist; delete one first`);
-    }
-    if (maxMemoryMB !== null && memory + wants.memoryMB > maxMemoryMB) {
-      throw new ForbiddenError(`quota: maxMemoryMB for ${owner.username} is ${maxMemoryMB}; running sandboxes hold ${memory} and this one needs ${wants.memoryMB}: stop one, or ask for less memoryMB`);
-    }
-    if (maxCpu !== null && cpu + wants.cpuCount > maxCpu + 1e-9) {
-      throw new ForbiddenError(`quota: maxCpu for ${owner.username} is ${maxCpu}; running sandboxes hold ${cpu} and this one needs ${wants.cpuCount}: stop one, or ask for fewer cpuCount`);
-    }
+    checkUserQuota(owner, this.limitsOf(owner), this.opts.store.sandboxes.list(owner.id), wants, restarting);
   }
 
   /** What the sandbox is doing now: process, uptime, restarts, last crash, health, limits, usage. */
@@ -387,10 +377,13 @@ export class SandboxService {
     return this.opts.runtime.readLog(sandboxID, offset);
   }
 
-  /** The proxy saw a request or a WebSocket frame for the sandbox. Cheap: called per frame. */
+  /**
+   * The proxy saw a request or a WebSocket frame for the sandbox. Cheap: called per frame,
+   * and in memory only: the reaper's tick writes it (flushActivity), off every request's
+   * path, so a store that cannot write (a full disk) never fails a proxied request.
+   */
   touch(sandboxID: string, now = Date.now()): void {
     this.activity.set(sandboxID, now);
-    if (now - (this.activityFlushed.get(sandboxID) ?? 0) >= ACTIVITY_FLUSH_MS) this.flushActivity(sandboxID, now);
   }
 
   /**
@@ -446,9 +439,17 @@ export class SandboxService {
     return this.opts.store.sandboxes.update(sandboxID, { endAt: seconds > 0 ? new Date(Date.now() + seconds * 1000).toISOString() : null })!;
   }
 
-  private flushActivity(sandboxID: string, at: number): void {
-    this.activityFlushed.set(sandboxID, at);
-    this.opts.store.sandboxes.update(sandboxID, { lastActivityAt: new Date(at).toISOString() });
+  /**
+   * Writes activity noted since the last write (lastActivityAt). Best-effort: a failed write
+   * (a full disk) is reported, and the activity stays in memory for the next try.
+   */
+  flushActivity(): void {
+    for (const [sandboxID, at] of this.activity) {
+      if ((this.activityFlushed.get(sandboxID) ?? 0) >= at) continue;
+      if (this.opts.store.bestEffort('recording sandbox activity', () => this.opts.store.sandboxes.update(sandboxID, { lastActivityAt: new Date(at).toISOString() }))) {
+        this.activityFlushed.set(sandboxID, at);
+      }
+    }
   }
 
   /** Where a running sandbox's service listens; the proxy's only question to the service. */
@@ -479,7 +480,7 @@ export class SandboxService {
       // Records stay as they are: adopting or restarting waits until the engine is back.
       this.opts.log.error({ reason: down }, `the ${this.opts.runtime.name} runtime is not available; sandboxes will be reconciled when it is (retrying every ${RECONCILE_RETRY_MS / 1000} s)`);
       clearTimeout(this.reconcileRetry);
-      this.reconcileRetry = setTimeout(() => void this.reconcile(), RECONCILE_RETRY_MS);
+      this.reconcileRetry = setTimeout(() => this.reconcile().catch((err) => this.opts.store.reportFault('reconciling sandboxes', err)), RECONCILE_RETRY_MS);
       this.reconcileRetry.unref();
       return;
     }
@@ -505,7 +506,8 @@ export class SandboxService {
           this.opts.log.info({ sandboxID: record.sandboxID, was: record.state }, 'sandbox was not running at startup; marked stopped');
         }
       } catch (err) {
-        this.opts.store.sandboxes.update(record.sandboxID, { state: 'error', error: `reconcile at startup failed: ${(err as Error).message}` });
+        // Best-effort: the store may be what failed (a full disk), and the gateway must start all the same.
+        this.opts.store.bestEffort('recording a failed reconcile', () => this.opts.store.sandboxes.update(record.sandboxID, { state: 'error', error: `reconcile at startup failed: ${(err as Error).message}` }));
         this.opts.log.error({ sandboxID: record.sandboxID, err: (err as Error).message }, 'reconcile failed; sandbox marked error');
       }
     }
@@ -521,7 +523,15 @@ export class SandboxService {
   /** Stops sandboxes whose timeout (endAt) has passed, every few seconds. */
   startReaper(): void {
     clearInterval(this.reaper);
-    this.reaper = setInterval(() => this.reapExpired(), this.opts.reaperIntervalMs ?? REAPER_INTERVAL_MS);
+    this.reaper = setInterval(() => {
+      // Nothing a tick meets (a full disk under the store) may end the gateway: reported, tried again next tick.
+      try {
+        this.flushActivity();
+        this.reapExpired();
+      } catch (err) {
+        this.opts.store.reportFault('the reaper (expired and idle sandboxes)', err);
+      }
+    }, this.opts.reaperIntervalMs ?? REAPER_INTERVAL_MS);
     this.reaper.unref();
   }
 
@@ -529,6 +539,7 @@ export class SandboxService {
   async close(opts: { stopSandboxes?: boolean } = {}): Promise<void> {
     clearInterval(this.reaper);
     clearTimeout(this.reconcileRetry);
+    this.flushActivity();
     for (const s of this.supervisors.values()) s.stop();
     this.supervisors.clear();
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
@@ -551,6 +562,7 @@ export class SandboxService {
     const started = Date.now();
     try {
       this.report(sandboxID, 'preparing', record.workspace ? `preparing workspace ${record.workspace.name}` : 'preparing a throwaway workspace');
+      if (!record.workspace) this.opts.workspaces.prepareThrowaway(sandboxID);
       await this.opts.runtime.create(spec);
       this.report(sandboxID, 'starting', `starting ${record.templateID === 'vscode' ? 'code-server' : 'the sandbox'}`);
       spec.runFiles = this.opts.prepareRun?.(record);
@@ -582,7 +594,7 @@ export class SandboxService {
       if (err instanceof StartCancelled) return; // the stop or delete queued behind us finishes the job
       const message = (err as Error).message;
       this.opts.log.error({ sandboxID, err: message }, 'sandbox failed to start');
-      await this.afterCrash(sandboxID, message);
+      await this.afterCrash(sandboxID, message).catch((e) => this.opts.store.reportFault('recording a failed start', e));
       throw err;
     } finally {
       this.starting.delete(sandboxID);
@@ -687,6 +699,7 @@ export class SandboxService {
     this.failures.delete(sandboxID);
     this.endpoints.delete(sandboxID);
     this.activity.delete(sandboxID);
+    this.activityFlushed.delete(sandboxID);
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopping' });
     this.report(sandboxID, 'stopping', how === 'remove' ? 'deleting' : 'stopping');
     try {
@@ -696,6 +709,8 @@ export class SandboxService {
       this.report(sandboxID, 'error', (err as Error).message);
       throw err;
     }
+    // A throwaway workspace with a size limit lives on the workspaces' filesystem, not under the sandbox's directory.
+    if (how === 'remove' && !record.workspace) this.opts.workspaces.removeThrowaway(sandboxID);
     this.opts.store.sandboxes.update(sandboxID, { state: 'stopped', startedAt: null });
     if (how === 'stop') this.report(sandboxID, 'stopped', 'stopped; its files are kept');
   }
@@ -707,7 +722,6 @@ export class SandboxService {
     for (const record of this.opts.store.sandboxes.list()) {
       if (this.pending.has(record.sandboxID)) continue;
       const last = this.activity.get(record.sandboxID) ?? Date.parse(record.lastActivityAt ?? record.startedAt ?? record.createdAt);
-      if (this.activity.has(record.sandboxID) && last > Date.parse(record.lastActivityAt ?? '1970-01-01')) this.flushActivity(record.sandboxID, last);
       const expired = record.endAt !== null && record.endAt <= now;
       const idle = idleStopMs > 0 && record.state === 'running' && nowMs - last >= idleStopMs && !this.execsRunning.has(record.sandboxID);
       if (!expired && !idle) continue;
@@ -772,7 +786,7 @@ export class SandboxService {
       services: template.services,
       driverState: record.driverState,
       systemEnv: this.opts.systemEnv?.(record),
-      gatewayPort: template.network === 'host' ? this.opts.gatewayPort?.() : undefined,
+      gatewayPort: template.network === 'outbound' ? this.opts.gatewayPort?.() : undefined,
     };
   }
 }

@@ -26,9 +26,18 @@ export function migrate(db: Db): void {
     const version = Number.parseInt(file, 10);
     if (version <= current) continue;
     const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${version}`);
-    })();
+    // A migration that rebuilds a table others point at runs with foreign keys off (they cannot be
+    // switched inside a transaction), and must leave none dangling.
+    const rebuilds = sql.startsWith('-- codeyard:foreign-keys-off');
+    if (rebuilds) db.pragma('foreign_keys = OFF');
+    try {
+      db.transaction(() => {
+        db.exec(sql);
+        if (rebuilds && (db.pragma('foreign_key_check') as unknown[]).length > 0) throw new Error(`migration ${file} left rows pointing nowhere`);
+        db.pragma(`user_version = ${version}`);
+      })();
+    } finally {
+      if (rebuilds) db.pragma('foreign_keys = ON');
+    }
   }
 }

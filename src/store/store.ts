@@ -8,6 +8,7 @@ import { AuditStore } from './audit.ts';
 import { WorkspaceStore } from './workspaces.ts';
 import { CrashStore } from './crashes.ts';
 import { AiStore } from './ai.ts';
+import { guardWrites, type StoreHooks } from './write-guard.ts';
 
 /** All persistent state, in <dataDir>/codeyard.db. The only writer of state. */
 export class Store {
@@ -21,9 +22,13 @@ export class Store {
   readonly ai: AiStore;
 
   readonly db: Db;
+  /** What a full disk and a failed best-effort write do (the gateway sets them: its reserve, its log). */
+  readonly hooks: StoreHooks = {};
 
   constructor(db: Db) {
     this.db = db;
+    // Before any statement is prepared: they all get the retry after a full disk.
+    guardWrites(db, this.hooks);
     this.users = new UserStore(db);
     this.apiKeys = new ApiKeyStore(db);
     this.sessions = new SessionStore(db);
@@ -32,6 +37,25 @@ export class Store {
     this.workspaces = new WorkspaceStore(db);
     this.crashes = new CrashStore(db);
     this.ai = new AiStore(db);
+  }
+
+  /**
+   * A write nobody waits for (last-seen times, activity, usage): a failure (a full disk)
+   * is reported to hooks.onFault, never thrown. Returns whether it was written.
+   */
+  bestEffort(what: string, write: () => unknown): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      this.reportFault(what, err);
+      return false;
+    }
+  }
+
+  /** A timer's or a background task's failure, for the gateway's log (rate-limited there). */
+  reportFault(what: string, err: unknown): void {
+    try { this.hooks.onFault?.(what, err); } catch { /* reporting must not fail the caller */ }
   }
 
   static open(dataDir: string): Store {

@@ -2,12 +2,23 @@ import type { Db } from './db.ts';
 
 export type Role = 'admin' | 'user';
 
-/** Per-user allowances; null means no limit. */
+/**
+ * One allowance as set for a user: a number, null (no limit), or 'default'
+ * (users.defaultLimits in the config; admins have none). In the table: NULL is
+ * 'default' (so rows from before defaults existed follow them), -1 is no limit.
+ */
+export type LimitSetting = number | null | 'default';
+
+/** Per-user allowances as set (src/sandboxes/limits.ts says what is in force). */
 export interface UserLimits {
-  maxSandboxes: number | null;
-  maxMemoryMB: number | null;
-  maxCpu: number | null;
+  maxSandboxes: LimitSetting;
+  maxMemoryMB: LimitSetting;
+  maxCpu: LimitSetting;
 }
+
+const NO_LIMIT = -1;
+const fromColumn = (v: number | null): LimitSetting => (v === null ? 'default' : v < 0 ? null : v);
+const toColumn = (v: LimitSetting): number | null => (v === 'default' ? null : v === null ? NO_LIMIT : v);
 
 export interface User {
   id: number;
@@ -35,7 +46,7 @@ interface UserRow {
 
 const toUser = (r: UserRow): User => ({
   id: r.id, username: r.username, role: r.role, disabled: r.disabled === 1, createdAt: r.created_at,
-  limits: { maxSandboxes: r.max_sandboxes, maxMemoryMB: r.max_memory_mb, maxCpu: r.max_cpu },
+  limits: { maxSandboxes: fromColumn(r.max_sandboxes), maxMemoryMB: fromColumn(r.max_memory_mb), maxCpu: fromColumn(r.max_cpu) },
   deletedAt: r.deleted_at,
 });
 
@@ -59,10 +70,12 @@ export class UserStore {
     return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
   }
 
+  /** Keys left out of `limits` are no limit; UserService passes 'default' for the configured defaults. */
   create(username: string, passwordHash: string, role: Role, limits: Partial<UserLimits> = {}): User {
     const info = this.db
       .prepare('INSERT INTO users (username, password_hash, role, created_at, max_sandboxes, max_memory_mb, max_cpu) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(username, passwordHash, role, new Date().toISOString(), limits.maxSandboxes ?? null, limits.maxMemoryMB ?? null, limits.maxCpu ?? null);
+      .run(username, passwordHash, role, new Date().toISOString(),
+        toColumn(limits.maxSandboxes ?? null), toColumn(limits.maxMemoryMB ?? null), toColumn(limits.maxCpu ?? null));
     return this.byId(Number(info.lastInsertRowid))!;
   }
 
@@ -102,9 +115,9 @@ export class UserStore {
     if (patch.role !== undefined) set('role', patch.role);
     if (patch.disabled !== undefined) set('disabled', patch.disabled ? 1 : 0);
     if (patch.passwordHash !== undefined) set('password_hash', patch.passwordHash);
-    if (patch.limits?.maxSandboxes !== undefined) set('max_sandboxes', patch.limits.maxSandboxes);
-    if (patch.limits?.maxMemoryMB !== undefined) set('max_memory_mb', patch.limits.maxMemoryMB);
-    if (patch.limits?.maxCpu !== undefined) set('max_cpu', patch.limits.maxCpu);
+    if (patch.limits?.maxSandboxes !== undefined) set('max_sandboxes', toColumn(patch.limits.maxSandboxes));
+    if (patch.limits?.maxMemoryMB !== undefined) set('max_memory_mb', toColumn(patch.limits.maxMemoryMB));
+    if (patch.limits?.maxCpu !== undefined) set('max_cpu', toColumn(patch.limits.maxCpu));
     if (sets.length) this.db.prepare(`UPDATE users SET ${sets.join(', ')} WHERE id = ?`).run(...vals, id);
     return this.byId(id);
   }

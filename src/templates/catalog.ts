@@ -14,7 +14,7 @@ export interface Template {
   /** The workspace a sandbox mounts when its creator names none; null: a throwaway one. */
   defaultWorkspace: string | null;
   /** `isolated`: its own network namespace, out only through the gateway's egress proxy. */
-  network: 'host' | 'isolated';
+  network: 'outbound' | 'isolated';
 }
 
 /**
@@ -34,8 +34,8 @@ const vscode: Template = {
     l.nodeBin, l.codeServerEntry,
     '--auth', 'none',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    // The gateway serves /proxy/<port>/ and /absproxy/<port>/ itself: it checks the port is this
-    // sandbox's (local sandboxes share the host's network) and can turn previews off.
+    // The gateway serves /proxy/<port>/ and /absproxy/<port>/ itself, through the sandbox's own
+    // network namespace, under the gateway's login, and can turn previews off.
     '--disable-proxy',
     ...(o.proxyDomain ? ['--proxy-domain', o.proxyDomain] : []),
     '--socket', `${l.runDir}/ide.sock`,
@@ -45,7 +45,7 @@ const vscode: Template = {
   ],
   services: { ide: { socketName: 'ide.sock', healthPath: '/healthz' } },
   defaultWorkspace: 'default',
-  network: 'host',
+  network: 'outbound',
 };
 
 /**

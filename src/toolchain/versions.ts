@@ -11,7 +11,7 @@ export const MIN_NODE_MAJOR = 24;
 /** Debian packages the local runtime and code-server's native build need. */
 export const DEBIAN_PACKAGES = [
   'build-essential', 'python3', 'pkg-config', 'libkrb5-dev', 'libxkbfile-dev', 'libsecret-1-dev',
-  'bubblewrap', 'util-linux', 'coreutils', 'git', 'ca-certificates', 'unzip', 'openssl',
+  'bubblewrap', 'slirp4netns', 'iproute2', 'btrfs-progs', 'util-linux', 'coreutils', 'git', 'ca-certificates', 'unzip', 'openssl',
 ];
 
 /** runtime: docker: the engine, and debootstrap to make the image's base with no registry. */

@@ -6,6 +6,7 @@ import type { User } from '../store/users.ts';
 import type { WorkspaceRecord } from '../store/workspaces.ts';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors.ts';
 import { userDir, workspaceDirs } from './workspace-dirs.ts';
+import type { VolumeUsage, WorkspaceVolume } from './workspace-volume.ts';
 
 /** Letters, digits, `.`, `_`, `-`; starts with a letter or digit (so never `.` or `..`): a safe directory name. */
 export const WORKSPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -17,6 +18,8 @@ export interface WorkspaceView {
   createdAt: string;
   /** Sandboxes (any state) that mount it: while there are any it cannot be deleted. */
   sandboxes: string[];
+  /** Its size against its limit, where workspaces have hard limits (storage.workspaceImageMB). */
+  usage?: VolumeUsage | null;
 }
 
 /**
@@ -28,11 +31,36 @@ export class WorkspaceService {
   private readonly store: Store;
   private readonly dataDir: string;
   private readonly log: Logger;
+  /** Hard size limits, when the workspaces have a filesystem of their own; absent: none. */
+  private readonly volume?: { fs: WorkspaceVolume; workspaceMB: number | null; throwawayMB: number | null };
 
-  constructor(opts: { store: Store; dataDir: string; log: Logger }) {
+  constructor(opts: { store: Store; dataDir: string; log: Logger; volume?: { fs: WorkspaceVolume; workspaceMB: number | null; throwawayMB: number | null } }) {
     this.store = opts.store;
     this.dataDir = opts.dataDir;
     this.log = opts.log;
+    this.volume = opts.volume?.fs.enabled ? opts.volume : undefined;
+  }
+
+  /** The views with what each holds against its limit (only where limits are hard). */
+  async withUsage(views: WorkspaceView[]): Promise<WorkspaceView[]> {
+    if (!this.volume) return views;
+    return Promise.all(views.map(async (v) => ({ ...v, usage: await this.volume!.fs.usage(workspaceDirs(this.dataDir, { owner: v.owner, name: v.name }).base) })));
+  }
+
+  /** A throwaway sandbox's home and workspace, on the workspaces' filesystem with a limit of their own (a no-op without one). */
+  prepareThrowaway(sandboxID: string): void {
+    if (!this.volume) return;
+    const dir = this.volume.fs.throwawayDir(sandboxID);
+    if (!existsSync(dir)) this.volume.fs.create(dir, this.volume.throwawayMB);
+  }
+
+  removeThrowaway(sandboxID: string): void {
+    this.volume?.fs.remove(this.volume.fs.throwawayDir(sandboxID));
+  }
+
+  /** What a throwaway sandbox's workspace holds against its limit. */
+  throwawayUsage(sandboxID: string): Promise<VolumeUsage | null> {
+    return this.volume ? this.volume.fs.usage(this.volume.fs.throwawayDir(sandboxID)) : Promise.resolve(null);
   }
 
   list(owner: User): WorkspaceView[] {
@@ -115,12 +143,15 @@ export class WorkspaceService {
     if (!existsSync(dir)) return;
     const doomed = join(this.dataDir, 'users', `.deleting-${process.pid}-${Date.now()}`);
     renameSync(dir, doomed);
+    if (this.volume) this.volume.fs.remove(doomed);
     rmSync(doomed, { recursive: true, force: true });
   }
 
   private insert(owner: User, name: string): WorkspaceRecord {
     if (owner.deletedAt) throw new ForbiddenError(`user ${owner.username} is deleted`);
     const dirs = workspaceDirs(this.dataDir, { owner: owner.username, name });
+    // With hard limits the workspace is a filesystem subvolume of its own: a write past its limit is EDQUOT in the sandbox.
+    if (this.volume && !existsSync(dirs.base)) this.volume.fs.create(dirs.base, this.volume.workspaceMB);
     for (const dir of [dirs.workspace, dirs.config]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const record = this.store.workspaces.insert(owner.id, name);
     this.log.info({ owner: owner.username, workspace: name }, 'workspace created');

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { ADMIN_PASSWORD, Api, ROOT, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
+import { GATEWAY_WRITTEN_NAMES, rootOnlySentinel } from '../helpers/sentinel.ts';
 import { FAKE_ANSWER, fakeProviderConfig, OPENAI_USAGE, startFakeModelProvider, type FakeModelProvider } from '../helpers/fake-model-provider.ts';
 import { DOM_TERMINAL_SETTINGS, launchChromium, openIde, runInTerminal } from '../helpers/browser.ts';
 import { dockerClient } from '../../src/runtime/docker/docker-client.ts';
@@ -126,14 +127,14 @@ test('opencode in a container answers through the gateway relay; the key never e
   const inside = await exec(id, 'env; cat /proc/[0-9]*/environ 2>/dev/null | tr "\\0" "\\n"; ls -a /tmp');
   assert.ok(!inside.stdout.includes(REAL_KEY), 'the key is visible inside the container');
   assert.match(inside.stdout, /OPENCODE_CONFIG=/, 'the environment was read');
-  const tmp = await exec(id, `grep -rlsF -e '${REAL_KEY}' /tmp /home/coder /run/codeyard; true`);
+  const tmp = await exec(id, `grep -rlsF -e '${REAL_KEY}' /tmp /home/coder /run/codeyard /run/codeyard-gateway; true`);
   assert.equal(tmp.stdout, '', 'the key is in files inside the container');
-  // Nor in its files on the host: its home, workspace and run directory (opencode.json holds only the sandbox token).
-  for (const dir of ['home', 'workspace', 'run']) {
+  // Nor in its files on the host: its home, workspace, run and gateway directories (opencode.json holds only the sandbox token).
+  for (const dir of ['home', 'workspace', 'run', 'gateway']) {
     const grep = spawnSync('grep', ['-rlsF', REAL_KEY, join(dataDir, 'sandboxes', id, dir)], { encoding: 'utf8' });
     assert.equal(grep.stdout, '', `the key is in files under ${dir}`);
   }
-  assert.match(readFileSync(join(dataDir, 'sandboxes', id, 'run', 'opencode.json'), 'utf8'), /"apiKey": "cyai_/);
+  assert.match(readFileSync(join(dataDir, 'sandboxes', id, 'gateway', 'opencode.json'), 'utf8'), /"apiKey": "cyai_/);
 
   const usage = (await api.call('GET', '/api/ai/usage')).body.calls as { sandboxID: string; provider: string; inputTokens: number; outputTokens: number; status: number; user: string }[];
   const mine = usage.filter((c) => c.sandboxID === id);
@@ -189,6 +190,47 @@ test("isolation: no host /root, data dir, Docker socket or other sandbox's files
   for (const id of [a, b]) await api.call('DELETE', `/api/sandboxes/${id}`);
 });
 
+test('symlinks a container plants where the gateway works never make root touch a host file: restart, self-inflicted crash, gateway SIGKILL and adoption', { timeout: 300_000 }, async () => {
+  const { untouched, plantIn } = rootOnlySentinel();
+  const id = await create();
+  // What the gateway provides is root's and read-only in the container.
+  const provided = await exec(id, 'stat -c "%U %a" /run/codeyard-gateway; touch /run/codeyard-gateway/x 2>&1; head -c 1 "$OPENCODE_CONFIG"; echo');
+  assert.match(provided.stdout, /^root 755\n.*Read-only file system\n\{\n$/, provided.stdout);
+  const plant = async () => {
+    const r = await exec(id, plantIn('/run/codeyard'));
+    assert.equal(r.stdout.trim(), String(GATEWAY_WRITTEN_NAMES.length), r.stdout + r.stderr);
+  };
+  const works = async () => assert.equal((await exec(id, 'head -c 1 "$OPENCODE_CONFIG"; id -un')).stdout, '{coder\n');
+  const status = async () => (await api.call('GET', `/api/sandboxes/${id}/status`)).body;
+
+  await plant();
+  assert.equal((await api.call('POST', `/api/sandboxes/${id}/restart`)).status, 200);
+  await waitFor('running after restart', status, (s) => s.state === 'running');
+  untouched();
+  await works();
+
+  await plant();
+  const before = (await status()).restarts;
+  await exec(id, "kill -KILL $(pgrep -o -f '^/opt/codeyard/node/bin/node /opt/codeyard/code-server')");
+  await waitFor('a supervisor restart', status, (s) => s.restarts > before && s.state === 'running');
+  untouched();
+  await works();
+
+  await plant();
+  gw.process.kill('SIGKILL');
+  await new Promise((r) => gw.process.once('exit', r));
+  gw = await startGatewayProcess({ dataDir });
+  api = await Api.login(gw.url);
+  assert.equal((await status()).state, 'running');
+  untouched();
+  await works();
+  assert.equal((await api.call('POST', `/api/sandboxes/${id}/restart`)).status, 200);
+  await waitFor('running after restart', status, (s) => s.state === 'running');
+  untouched();
+  await works();
+  await api.call('DELETE', `/api/sandboxes/${id}`);
+});
+
 test('recovery: a gateway SIGKILL adopts the container; `docker restart` and a dockerd restart are noticed and the sandbox comes back', { timeout: 300_000 }, async () => {
   const id = await create({ workspace: null });
   await exec(id, 'echo kept > kept.txt');
@@ -236,7 +278,7 @@ test('templates.<id>.network: none gives the container no network; a missing ima
   });
   const template = findTemplate('vscode')!;
   const spec: SandboxSpec = {
-    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, owner: 'admin', workspace: null, network: 'host', memoryMB: 512, cpuCount: 1,
+    sandboxID: 'netnone0000000000000', templateID: 'vscode', seq: 1, ownerId: 1, owner: 'admin', workspace: null, network: 'outbound', memoryMB: 512, cpuCount: 1,
     envVars: {}, command: (l) => template.command(l, {}), services: template.services, driverState: {},
   };
   try {

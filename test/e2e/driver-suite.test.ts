@@ -47,7 +47,7 @@ for (const [name, make] of Object.entries(drivers)) {
     test('create and start: its service answers on the endpoint the driver hands back', { timeout: 120_000 }, async () => {
       runtime = await make(dataDir);
       spec = {
-        sandboxID: id, templateID: 'vscode', seq: 1, ownerId: 7, owner: 'suite', workspace: null, network: 'host', memoryMB: 1024, cpuCount: 1,
+        sandboxID: id, templateID: 'vscode', seq: 1, ownerId: 7, owner: 'suite', workspace: null, network: 'outbound', memoryMB: 1024, cpuCount: 1,
         envVars: { SUITE_VAR: 'from-spec' }, command: (l) => template.command(l, {}), services: template.services, driverState: {},
       };
       assert.equal(await runtime.available?.() ?? undefined, undefined);
@@ -88,10 +88,11 @@ for (const [name, make] of Object.entries(drivers)) {
       const port = await freePort();
       const r = await runtime.exec(spec, { cmd: `echo served > p.txt; setsid nohup python3 -m http.server ${port} --bind 0.0.0.0 >/dev/null 2>&1 & sleep 1`, timeoutMs: 10_000, maxOutputBytes: 1 << 20 });
       assert.equal(r.exitCode, 0, r.stderr);
+      // Local sandboxes have a network of their own: a unix socket into it; docker: the container's address.
       const endpoint = await runtime.portEndpoint!(spec, port);
-      assert.ok('host' in endpoint);
+      assert.ok(name === 'local' ? 'socketPath' in endpoint : 'host' in endpoint, JSON.stringify(endpoint));
       const body = await new Promise<string>((resolve, reject) => {
-        httpGet({ host: endpoint.host, port: endpoint.port, path: '/p.txt' }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); }).on('error', reject);
+        httpGet({ ...endpoint, path: '/p.txt' }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); }).on('error', reject);
       });
       assert.equal(body, 'served\n');
       // A server outside the sandbox, on the host: never the sandbox's port (local), never reachable (docker).
@@ -102,7 +103,7 @@ for (const [name, make] of Object.entries(drivers)) {
         const dialled = await runtime.portEndpoint!(spec, outsidePort).then(async (e) => {
           // Docker hands back the container's address: nothing of the host's answers there.
           return new Promise<string>((resolve) => {
-            httpGet({ host: (e as { host: string }).host, port: outsidePort, path: '/', timeout: 2000 }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); })
+            httpGet({ ...e, path: '/', timeout: 2000 }, (res) => { let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b)); })
               .on('error', () => resolve('refused')).on('timeout', function (this: { destroy(): void }) { this.destroy(); resolve('refused'); });
           });
         }, (err: Error) => err.message);

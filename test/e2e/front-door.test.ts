@@ -74,6 +74,9 @@ async function openAs(context: BrowserContext, url: string, username: string, pa
     await page.click('button[type=submit]');
     await page.waitForURL((u) => u.pathname !== '/login', { timeout: 30_000 });
   }
+  // A workspace with nothing running shows a button (a GET never starts anything): press it, as a person would.
+  const start = page.locator('form[data-codeyard-start] button');
+  if (await start.count() > 0) await start.click();
   return page;
 }
 
@@ -91,7 +94,7 @@ async function frontDoorFlow(o: { gw: RunningGateway; publicUrl: string; viaTerm
 
   const danContext = await browser.newContext({ ignoreHTTPSErrors: true });
   const ide = await openAs(danContext, `${at('dan')}/`, 'dan', DAN_PW);
-  // VS Code at the root of dan's own origin (started on demand when nothing was running).
+  // VS Code at the root of dan's own origin (started by the button when nothing was running).
   await ide.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
   assert.equal(new URL(ide.url()).host, `dan.${DOMAIN}:${port}`);
   assert.equal(new URL(ide.url()).pathname, '/');

@@ -17,7 +17,7 @@ after(async () => {
   await gw?.destroy();
 });
 
-test('an idle sandbox stops by itself; opening its IDE starts it again', { timeout: 120_000 }, async () => {
+test('an idle sandbox stops by itself; opening its IDE offers to start it, and one press does', { timeout: 120_000 }, async () => {
   const api = await Api.login(gw.url);
   const id = (await api.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' })).body.sandboxID;
   await api.call('POST', `/api/sandboxes/${id}/exec`, { cmd: 'echo still-here > idle.txt' });
@@ -38,7 +38,13 @@ test('an idle sandbox stops by itself; opening its IDE starts it again', { timeo
   const record = (await api.call('GET', `/api/sandboxes/${id}`)).body;
   assert.ok(record.lastActivityAt, 'lastActivityAt recorded');
 
-  // A browser opening the IDE gets the "starting" page, which turns into the IDE.
+  // A browser opening the IDE gets a button (a GET starts nothing); pressing it starts the sandbox…
+  const offered = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { cookie: api.headers.cookie!, accept: 'text/html' } });
+  assert.equal(offered.status, 409);
+  assert.match(await offered.text(), /data-codeyard-start/);
+  const pressed = await fetch(`${gw.url}/vscode-proxy/${id}/_codeyard/start`, { method: 'POST', headers: { cookie: api.headers.cookie!, origin: gw.url }, redirect: 'manual' });
+  assert.equal(pressed.status, 303);
+  // …and the IDE's address shows the "starting" page, which turns into the IDE.
   const opening = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { cookie: api.headers.cookie!, accept: 'text/html' } });
   assert.equal(opening.status, 503);
   assert.equal(opening.headers.get('refresh'), '2');

@@ -61,7 +61,7 @@ test('opencode in the sandbox answers through the gateway; the provider saw the 
   // search itself, whose command line would name the key, is not among them).
   const env = (await exec('env')).stdout;
   assert.ok(!env.includes(REAL_KEY) && !env.includes('cyai_'), 'no key or token in the environment');
-  for (const dir of ['home', 'workspace', 'run']) {
+  for (const dir of ['home', 'workspace', 'run', 'gateway']) {
     const grep = spawnSync('grep', ['-rlsF', REAL_KEY, join(gw.dataDir, 'sandboxes', sandboxID, dir)], { encoding: 'utf8' });
     assert.equal(grep.stdout, '', `the key is in files under ${dir}`);
   }

@@ -11,7 +11,8 @@ let admin: Api;
 let id: string;
 
 before(async () => {
-  gw = await startGatewayProcess();
+  // Path previews serve on the portal's origin: an operator turns them on explicitly.
+  gw = await startGatewayProcess({ config: 'routing:\n  pathPreviews: true\n' });
   admin = await Api.login(gw.url);
   const made = await admin.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode' });
   assert.equal(made.body?.state, 'running', made.text);
@@ -62,8 +63,8 @@ test('/proxy/<port>/ strips its path, /absproxy/<port>/ keeps it; owner only; a 
   assert.equal((await admin.call('GET', '/healthz')).status, 200);
 });
 
-test('with routing.pathPreviews off, preview paths are a 404 that points at subdomains', { timeout: 60_000 }, async () => {
-  const off = await startGatewayProcess({ config: 'routing:\n  pathPreviews: false\n' });
+test('by default (no routing.pathPreviews), preview paths are a 404 that points at subdomains', { timeout: 60_000 }, async () => {
+  const off = await startGatewayProcess();
   try {
     const api = await Api.login(off.url);
     const made = await api.call('POST', '/api/sandboxes', { templateID: 'vscode' });

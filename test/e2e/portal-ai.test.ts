@@ -64,7 +64,7 @@ async function sandboxToken(as: Api): Promise<{ id: string; token: string }> {
   const created = await as.call('POST', '/api/sandboxes?wait=true', { templateID: 'vscode', workspace: null });
   assert.equal(created.body?.state, 'running', created.text);
   const id = created.body.sandboxID as string;
-  const config = JSON.parse(readFileSync(join(gw.dataDir, 'sandboxes', id, 'run', 'opencode.json'), 'utf8'));
+  const config = JSON.parse(readFileSync(join(gw.dataDir, 'sandboxes', id, 'gateway', 'opencode.json'), 'utf8'));
   return { id, token: config.provider.fake.options.apiKey };
 }
 

@@ -1,11 +1,12 @@
 // Starts the real gateway as a child process (`codeyard serve`) on a free port
 // with a fresh data dir, and gives tests a logged-in API client for it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Cgroups } from '../../src/runtime/local/cgroups.ts';
+import { localCgroupName } from '../../src/runtime/local/local-runtime.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const ADMIN_PASSWORD = 'codeyard-test-admin-pw';
@@ -87,8 +88,8 @@ export async function startGatewayProcess(opts: { dataDir?: string; config?: str
         await exited;
       }
       for (const entry of (() => { try { return readdirSync(join(dataDir, 'sandboxes')); } catch { return []; } })()) {
-        for (const pid of sandboxProcesses(entry)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
-        await new Cgroups().removeFor(entry);
+        for (const pid of sandboxProcesses(entry, dataDir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+        for (const group of [entry, localCgroupName(dataDir, entry)]) await new Cgroups().removeFor(group);
       }
       removeDataDir(dataDir);
     },
@@ -96,6 +97,9 @@ export async function startGatewayProcess(opts: { dataDir?: string; config?: str
 }
 
 export function removeDataDir(dir: string): void {
+  // A data dir with hard workspace limits has its workspaces' filesystem mounted inside it: unmount first.
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m === dir || m.startsWith(`${dir}/`));
+  for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync('/bin/umount', ['-l', m]);
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -139,22 +143,28 @@ export class Api {
  * Every host process of a local sandbox: the bwrap processes whose arguments name
  * its directory, and everything living in the PID namespace they created.
  */
-export function sandboxProcesses(sandboxID: string): number[] {
+export function sandboxProcesses(sandboxID: string, dataDir = ''): number[] {
   const hostNs = readlinkSync('/proc/self/ns/pid');
   const procs = listProcs();
-  const mentioning = procs.filter((p) => p.cmdline.includes(`/sandboxes/${sandboxID}/`));
+  // Spawned processes carry CODEYARD_SANDBOX=<dataDir>/sandboxes/<id> in their environment (bwrap's command line names no host path).
+  const dir = `${dataDir}/sandboxes/${sandboxID}`;
+  const mentioning = procs.filter((p) => p.cmdline.includes(`${dir}/`) || p.environ.includes(`${dir}\0`));
   const namespaces = new Set(mentioning.map((p) => p.pidNs).filter((ns) => ns && ns !== hostNs));
   return procs.filter((p) => mentioning.includes(p) || namespaces.has(p.pidNs)).map((p) => p.pid);
 }
 
-function listProcs(): { pid: number; cmdline: string; pidNs: string }[] {
+function listProcs(): { pid: number; cmdline: string; environ: string; pidNs: string }[] {
   const out = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      out.push({ pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8'), pidNs: readlinkSync(`/proc/${entry}/ns/pid`) });
+      out.push({
+        pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8'),
+        environ: (() => { try { return readFileSync(`/proc/${entry}/environ`, 'utf8'); } catch { return ''; } })(),
+        pidNs: readlinkSync(`/proc/${entry}/ns/pid`),
+      });
     } catch { /* exited meanwhile */ }
   }
   return out;
@@ -175,3 +185,4 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
     req.end();
   });
 }
+

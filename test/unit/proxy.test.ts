@@ -61,12 +61,20 @@ test('a missing trailing slash redirects, keeping the query', async () => {
   assert.equal(r.headers.get('location'), `/vscode-proxy/${id}/?folder=/x`);
 });
 
-test('a stopped sandbox answers 502 to programs; a browser starts it and gets a 503 page that refreshes; a dead upstream is a 502', async () => {
+test('a stopped sandbox answers 502 to programs; a browser gets a button whose POST starts it, then a 503 page that refreshes; a dead upstream is a 502', async () => {
   await api.call('POST', `/api/sandboxes/${id}/stop`);
   const json = await api.call('GET', `/vscode-proxy/${id}/`);
   assert.equal(json.status, 502);
   assert.match(json.body.message, /is stopped: start it/);
-  // A browser opening it starts it, and gets a page that refreshes itself until the IDE is there.
+  // A browser opening it gets a button (a GET starts nothing); the button's POST, from this origin, starts it.
+  const page = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
+  assert.equal(page.status, 409);
+  assert.match(await page.text(), new RegExp(`<form method="post" action="/vscode-proxy/${id}/_codeyard/start"`));
+  assert.equal((await api.call('GET', `/api/sandboxes/${id}`)).body.state, 'stopped');
+  const pressed = await fetch(`${gw.url}/vscode-proxy/${id}/_codeyard/start`, { method: 'POST', headers: { ...api.headers, origin: gw.url }, redirect: 'manual' });
+  assert.equal(pressed.status, 303);
+  assert.equal(pressed.headers.get('location'), `/vscode-proxy/${id}/`);
+  // Then it refreshes itself until the IDE is there.
   const html = await fetch(`${gw.url}/vscode-proxy/${id}/`, { headers: { ...api.headers, accept: 'text/html' } });
   assert.equal(html.status, 503);
   assert.match(html.headers.get('content-type')!, /text\/html/);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
@@ -10,12 +11,12 @@ test('migrations apply once; the database reopens with its data (WAL)', () => {
   const dir = tempDir('cy-store-');
   const s1 = Store.open(dir);
   assert.equal(s1.db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.equal(s1.db.pragma('user_version', { simple: true }), 9);
+  assert.equal(s1.db.pragma('user_version', { simple: true }), 10);
   s1.users.create('dan', 'hash', 'user');
   s1.close();
   const s2 = Store.open(dir);
   assert.equal(s2.users.credentials('dan')?.user.username, 'dan');
-  assert.equal(s2.db.pragma('user_version', { simple: true }), 9);
+  assert.equal(s2.db.pragma('user_version', { simple: true }), 10);
   assert.equal(statSync(join(dir, 'codeyard.db')).mode & 0o777, 0o600);
   s2.close();
 });
@@ -68,4 +69,37 @@ test('crash history keeps the newest 20 per sandbox and goes with the sandbox', 
   assert.equal(list[0]!.at, 't24', 'newest first');
   s.sandboxes.delete('c1');
   assert.equal(s.crashes.list('c1').length, 0);
+});
+
+test('a purged user\'s id (their sandboxes\' host uid) is never given to the next user, across the migration too', () => {
+  const s = Store.inMemory();
+  s.users.create('admin', 'h', 'admin');
+  const dan = s.users.create('dan', 'h', 'user');
+  s.users.purge(dan.id);
+  const eve = s.users.create('eve', 'h', 'user');
+  assert.ok(eve.id > dan.id, `eve got ${eve.id}, dan had ${dan.id}`);
+  // A users row that other tables point at survives the table's rebuild with its id.
+  assert.equal(s.users.byId(eve.id)?.username, 'eve');
+  assert.deepEqual(s.db.pragma('foreign_key_check'), []);
+  s.close();
+});
+
+test('migration 10 keeps every user, their sessions and keys, and counts on from the highest id ever seen', () => {
+  const dir = tempDir('cy-store-');
+  const old = new Database(join(dir, 'codeyard.db'));
+  // Build a version-9 database by hand: the migrations up to 9, then data.
+  old.pragma('foreign_keys = ON');
+  for (const f of readdirSync(join(import.meta.dirname, '../../src/store/migrations')).filter((n) => Number.parseInt(n, 10) <= 9).sort()) {
+    old.exec(readFileSync(join(import.meta.dirname, '../../src/store/migrations', f), 'utf8'));
+  }
+  old.pragma('user_version = 9');
+  old.prepare("INSERT INTO users (id, username, password_hash, role, created_at) VALUES (1, 'admin', 'h', 'admin', 'now'), (5, 'dan', 'h', 'user', 'now')").run();
+  old.prepare("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) VALUES ('s', 5, 'now', 'later', 'now')").run();
+  old.close();
+  const s = Store.open(dir);
+  assert.equal(s.users.byId(5)?.username, 'dan');
+  assert.equal((s.db.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = 5').get() as { n: number }).n, 1);
+  s.users.purge(5);
+  assert.equal(s.users.create('eve', 'h', 'user').id, 6);
+  s.close();
 });

@@ -41,9 +41,13 @@ export interface Status {
 }
 
 export interface Me { username: string; role: 'admin' | 'user'; limits: Limits }
+/** Limits in force; null: no limit. */
 export interface Limits { maxSandboxes: number | null; maxMemoryMB: number | null; maxCpu: number | null }
-export interface User { username: string; role: 'admin' | 'user'; disabled: boolean; limits: Limits; createdAt: string; sandboxes: number }
-export interface Workspace { name: string; owner: string; createdAt: string; sandboxes: string[] }
+/** A limit as set: a number, null (no limit) or 'default' (users.defaultLimits; admins: none). */
+export type LimitSetting = number | null | 'default';
+export type LimitSettings = { [K in keyof Limits]: LimitSetting };
+export interface User { username: string; role: 'admin' | 'user'; disabled: boolean; limits: Limits; limitSettings: LimitSettings; createdAt: string; sandboxes: number }
+export interface Workspace { name: string; owner: string; createdAt: string; sandboxes: string[]; usage?: { usedMB: number; limitMB: number | null } | null }
 export interface Template { templateID: string; description: string; defaultWorkspace: string | null }
 export interface AuditEvent { id: number; at: string; actor: string | null; ip: string | null; action: string; target: string | null; outcome: string; details: Record<string, unknown> }
 export interface Host {

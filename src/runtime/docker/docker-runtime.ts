@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { Logger } from '../../logger.ts';
 import { ConflictError, SetupError, UpstreamUnavailableError } from '../../errors.ts';
-import { chownIfNeeded } from '../ownership.ts';
+import { chownIfNeeded, ensureMountPoint } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
@@ -14,7 +14,7 @@ import { readFileFrom, tailFile } from '../main-log.ts';
 import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
 import { HostListeners, relaySocketToPort } from '../host-listeners.ts';
-import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
+import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
 import { engineError, isNotFound } from './docker-client.ts';
 
 export interface DockerRuntimeOptions {
@@ -79,10 +79,10 @@ export class DockerRuntime implements Runtime {
   async create(spec: SandboxSpec): Promise<void> {
     const dirs = this.dirs(spec);
     for (const dir of [dirs.base, dirs.home, dirs.workspace, dirs.run, dirs.endpoints]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const mountPoint = join(dirs.home, 'workspace');
-    mkdirSync(mountPoint, { recursive: true, mode: 0o755 });
+    mkdirSync(dirs.gateway, { recursive: true, mode: 0o755 });
     // Files the container writes belong to the image's uid on the host, never to root.
-    for (const dir of [dirs.home, mountPoint, dirs.workspace, dirs.run]) chownIfNeeded(dir, this.opts.uid);
+    for (const dir of [dirs.home, dirs.workspace, dirs.run]) chownIfNeeded(dir, this.opts.uid);
+    ensureMountPoint(join(dirs.home, 'workspace'), this.opts.uid);
   }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
@@ -98,7 +98,7 @@ export class DockerRuntime implements Runtime {
       rmSync(join(dirs.endpoints, s.socketName), { force: true });
     }
     const layout = insideLayout();
-    writeRunFiles(dirs.run, spec.runFiles, this.opts.uid, true);
+    writeGatewayFiles(dirs.gateway, spec.runFiles);
     // An isolated sandbox (the browser) has no network of its own: out only through the gateway's egress proxy.
     const isolated = spec.network === 'isolated';
     const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
@@ -110,8 +110,8 @@ export class DockerRuntime implements Runtime {
         name: this.containerName(spec.sandboxID),
         Image: this.opts.image,
         // The model proxy is on the host's loopback: a relay inside makes 127.0.0.1:<port> lead to it.
-        Cmd: spec.gatewayPort ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.runDir}/gateway.sock`, '--', ...spec.command(layout)] : spec.command(layout),
-        Env: Object.entries(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout.runDir) })).map(([k, v]) => `${k}=${v}`),
+        Cmd: spec.gatewayPort ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.gatewayDir}/gateway.sock`, '--', ...spec.command(layout)] : spec.command(layout),
+        Env: Object.entries(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout) })).map(([k, v]) => `${k}=${v}`),
         User: `${this.opts.uid}:${this.opts.uid}`,
         WorkingDir: layout.workspace,
         Hostname: `sbx-${spec.sandboxID}`,
@@ -123,7 +123,7 @@ export class DockerRuntime implements Runtime {
           'codeyard.template': spec.templateID,
         },
         HostConfig: {
-          Binds: [`${dirs.home}:${layout.home}`, `${dirs.workspace}:${layout.workspace}`, `${dirs.run}:${layout.runDir}`, `${AGENT_DIR}:${layout.agentDir}:ro`],
+          Binds: [`${dirs.home}:${layout.home}`, `${dirs.workspace}:${layout.workspace}`, `${dirs.run}:${layout.runDir}`, `${dirs.gateway}:${layout.gatewayDir}:ro`, `${AGENT_DIR}:${layout.agentDir}:ro`],
           Memory: spec.memoryMB * 1024 * 1024,
           MemorySwap: spec.memoryMB * 1024 * 1024,
           NanoCpus: Math.round(spec.cpuCount * 1e9),
@@ -208,7 +208,7 @@ export class DockerRuntime implements Runtime {
     try {
       exec = await this.opts.docker.getContainer(c.Id).exec({
         Cmd: ['timeout', '-k', String(EXEC_KILL_AFTER_S), seconds, ...command],
-        Env: Object.entries(sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout.runDir), ...spec.envVars, ...req.envs })).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout), ...spec.envVars, ...req.envs })).map(([k, v]) => `${k}=${v}`),
         WorkingDir: req.cwd ?? layout.workspace,
         User: `${this.opts.uid}:${this.opts.uid}`,
         AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false,
@@ -335,12 +335,12 @@ export class DockerRuntime implements Runtime {
   }
 
   private async openEgress(sandboxID: string, dirs: SandboxDirs): Promise<void> {
-    await this.listeners.start(sandboxID, 'egress', () => startEgressProxy(join(dirs.run, 'egress.sock'), sandboxID, this.opts.log));
+    await this.listeners.start(sandboxID, 'egress', () => startEgressProxy(join(dirs.gateway, 'egress.sock'), sandboxID, this.opts.log));
   }
 
-  /** The host end of the relay to the gateway: gateway.sock in the run directory → the gateway's loopback port. */
+  /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
   private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
-    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.run, 'gateway.sock'), port));
+    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port));
   }
 
   private async removeContainer(sandboxID: string): Promise<void> {

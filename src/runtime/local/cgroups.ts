@@ -39,8 +39,8 @@ export class Cgroups {
     return this.support;
   }
 
-  /** Creates the sandbox's group(s) with limits; throws with the reason if the kernel refuses. */
-  create(sandboxID: string, limits: { memoryMB: number; cpuCount: number; maxProcesses: number }): CgroupHandle {
+  /** Creates the sandbox's group(s), named `group`, with limits; throws with the reason if the kernel refuses. */
+  create(group: string, limits: { memoryMB: number; cpuCount: number; maxProcesses: number }): CgroupHandle {
     const { memoryMB, cpuCount, maxProcesses } = limits;
     if (!this.support.ok) throw new Error(this.support.reason);
     const memBytes = String(memoryMB * 1024 * 1024);
@@ -51,7 +51,7 @@ export class Cgroups {
       // Controllers must be delegated to children before a child may use them.
       writeFileSync(join(this.root, 'cgroup.subtree_control'), '+memory +cpu +pids');
       writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory +cpu +pids');
-      const dir = join(parent, sandboxID);
+      const dir = join(parent, group);
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'memory.max'), memBytes);
       writeFileSync(join(dir, 'memory.swap.max'), '0');
@@ -59,15 +59,15 @@ export class Cgroups {
       writeFileSync(join(dir, 'pids.max'), String(maxProcesses));
       return { procsFiles: [join(dir, 'cgroup.procs')], dirs: [dir] };
     }
-    const mem = join(this.root, 'memory', 'codeyard', sandboxID);
-    const cpu = join(this.root, 'cpu', 'codeyard', sandboxID);
+    const mem = join(this.root, 'memory', 'codeyard', group);
+    const cpu = join(this.root, 'cpu', 'codeyard', group);
     mkdirSync(mem, { recursive: true });
     mkdirSync(cpu, { recursive: true });
     writeFileSync(join(mem, 'memory.limit_in_bytes'), memBytes);
     writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
     writeFileSync(join(cpu, 'cpu.cfs_quota_us'), quota);
     const handle = { procsFiles: [join(mem, 'cgroup.procs'), join(cpu, 'cgroup.procs')], dirs: [mem, cpu] };
-    const pids = join(this.root, 'pids', 'codeyard', sandboxID);
+    const pids = join(this.root, 'pids', 'codeyard', group);
     if (existsSync(join(this.root, 'pids'))) {
       // A fork bomb in one sandbox must not exhaust the host's process table.
       mkdirSync(pids, { recursive: true });
@@ -75,7 +75,7 @@ export class Cgroups {
       handle.procsFiles.push(join(pids, 'cgroup.procs'));
       handle.dirs.push(pids);
     }
-    const freezer = join(this.root, 'freezer', 'codeyard', sandboxID);
+    const freezer = join(this.root, 'freezer', 'codeyard', group);
     if (existsSync(join(this.root, 'freezer'))) {
       // Pausing for a consistent backup; a frozen process cannot tell (SIGSTOP would show up in its shell).
       mkdirSync(freezer, { recursive: true });
@@ -147,11 +147,11 @@ export class Cgroups {
     return false;
   }
 
-  /** Removes what is left of a sandbox's groups, known only by its ID (an orphan has no handle); best effort, once its processes are gone. */
-  async removeFor(sandboxID: string): Promise<void> {
+  /** Removes what is left of a sandbox's groups, known only by their name (an orphan has no handle); best effort, once its processes are gone. */
+  async removeFor(group: string): Promise<void> {
     const dirs = this.support.ok && this.support.version === 2
-      ? [join(this.root, 'codeyard', sandboxID)]
-      : ['memory', 'cpu', 'pids', 'freezer'].map((h) => join(this.root, h, 'codeyard', sandboxID));
+      ? [join(this.root, 'codeyard', group)]
+      : ['memory', 'cpu', 'pids', 'freezer'].map((h) => join(this.root, h, 'codeyard', group));
     const handle = { dirs: dirs.filter((d) => existsSync(d)), procsFiles: dirs.map((d) => join(d, 'cgroup.procs')).filter((f) => existsSync(f)) };
     if (handle.dirs.length) await this.destroy(handle).catch(() => {});
   }

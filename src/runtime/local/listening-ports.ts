@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /**
- * Which process tree listens on a TCP port, read from /proc. Local VS Code
- * sandboxes share the host's network namespace, so "port 3000 of sandbox X"
- * means: a listening socket on 3000 held by one of X's processes (never
- * another sandbox's server that happens to use the same port).
+ * Who listens on a TCP port, read from /proc. A sandbox with a network
+ * namespace of its own answers for every listener in it; one that shares the
+ * host's (isolation: none) owns a port only when one of its processes holds
+ * the listening socket (never another program's server on the same port).
  */
 
 export interface Listener {
@@ -15,12 +15,15 @@ export interface Listener {
 
 const TCP_LISTEN = '0A';
 
-/** Listening TCP sockets on `port` that accept loopback connections (bound to loopback or to every address). */
-export function listenersOn(port: number): Listener[] {
+/**
+ * Listening TCP sockets on `port` that accept loopback connections (bound to loopback or to every
+ * address), in the network namespace of the process whose /proc directory is `proc` (ours by default).
+ */
+export function listenersOn(port: number, proc = '/proc/self'): Listener[] {
   const found: Listener[] = [];
   for (const [file, host, loopbackOrAny] of [
-    ['/proc/net/tcp', '127.0.0.1', /^(0100007F|00000000)$/],
-    ['/proc/net/tcp6', '::1', /^(00000000000000000000000001000000|00000000000000000000000000000000)$/],
+    [`${proc}/net/tcp`, '127.0.0.1', /^(0100007F|00000000)$/],
+    [`${proc}/net/tcp6`, '::1', /^(00000000000000000000000001000000|00000000000000000000000000000000)$/],
   ] as const) {
     let text: string;
     try { text = readFileSync(file, 'utf8'); } catch { continue; }

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, readFileSync, renameSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../logger.ts';
 import { ConflictError, InvalidInputError, RuntimeFailureError, SetupError, UpstreamUnavailableError } from '../../errors.ts';
@@ -9,17 +11,20 @@ import { resolveCommand, SYSTEM_PATH } from '../../toolchain/system-commands.ts'
 import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, SandboxSpec, StartResult } from '../interface.ts';
 import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
-import { expandSystemEnv, writeRunFiles } from '../run-files.ts';
+import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
-import { HostListeners } from '../host-listeners.ts';
-import { chownIfNeeded } from '../ownership.ts';
+import { HostListeners, relaySocketToPort } from '../host-listeners.ts';
+import { chownIfNeeded, ensureMountPoint } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
 import { Cgroups, type CgroupHandle } from './cgroups.ts';
-import { bwrapArgs, dropPrivileges, INSIDE_UID } from './bwrap-args.ts';
+import { BWRAP_FDS, bwrapArgs, bwrapCommandLine, dropPrivileges, encodeArgs, INSIDE_UID } from './bwrap-args.ts';
 import { hostLayout, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from './sandbox-dirs.ts';
 import { identify, isAlive, waitUntilGone, type ProcessIdentity } from './process-identity.ts';
-import { cgroupPids, listenerOf, processTree } from './listening-ports.ts';
+import { cgroupPids, listenerOf, listenersOn, processTree } from './listening-ports.ts';
+import { noUserNamespacesFilter } from './seccomp.ts';
+import { connectNetwork, enterNetwork, networkTools, sandboxResolvConf, type NetworkTools } from './sandbox-network.ts';
+import { PortRelays } from './port-relays.ts';
 
 export type Isolation = 'bubblewrap' | 'none';
 
@@ -33,6 +38,10 @@ export interface LocalRuntimeOptions {
   maxProcesses: number;
   /** How long start() waits for the main process to create its service sockets. */
   socketWaitMs: number;
+  /** runtime.local.network: host — sandboxes share the host's network (measurements, single-user machines). */
+  sharedNetwork?: boolean;
+  /** Per template: `none` gives its sandboxes a network namespace with no way out at all. */
+  networks?: Record<string, 'default' | 'none' | undefined>;
   log: Logger;
 }
 
@@ -43,6 +52,8 @@ interface LocalDriverState {
   init?: ProcessIdentity;
   cgroup?: CgroupHandle;
   uid?: number;
+  /** slirp4netns, the sandbox's way out of its network namespace. */
+  net?: ProcessIdentity;
 }
 
 /** Per-user uids start here above uidBase; below it are the per-sandbox uids of earlier versions, still in use by their sandboxes. */
@@ -67,8 +78,17 @@ const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 // every process the sandbox ever forks is inside its limits from the start.
 const JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
 
-/** Spawned processes inherit nothing from the gateway's environment. */
-const SPAWN_ENV = { PATH: SYSTEM_PATH };
+/**
+ * The environment of the processes the gateway spawns for a sandbox: nothing of
+ * the gateway's, and a marker naming the sandbox's directory. The marker is how
+ * a process is known to be this data dir's (a database restored from another
+ * one names pids that are not ours); bwrap's command line no longer holds host
+ * paths, and a root process's environment is not readable by the sandbox.
+ */
+const MARKER = 'CODEYARD_SANDBOX';
+function spawnEnv(base: string): Record<string, string> {
+  return { PATH: SYSTEM_PATH, [MARKER]: base };
+}
 
 export class LocalRuntime implements Runtime {
   readonly name = 'local';
@@ -80,8 +100,10 @@ export class LocalRuntime implements Runtime {
   private readonly exits = new Map<string, { exitCode: number | null; signal: string | null }>();
   /** Whether the kernel OOM-killed something in a run whose cgroup is already gone. */
   private readonly oomSeen = new Map<string, boolean>();
-  /** Egress proxies of sandboxes with a network namespace of their own. */
+  /** The gateway's listeners for sandboxes: egress proxies (browser) and relays to the gateway (opencode). */
   private readonly listeners = new HostListeners();
+  private readonly portRelays = new PortRelays();
+  private readonly net: NetworkTools = networkTools();
 
   constructor(opts: LocalRuntimeOptions) {
     this.opts = opts;
@@ -114,14 +136,16 @@ export class LocalRuntime implements Runtime {
     for (const dir of [dirs.base, dirs.home, dirs.workspace, dirs.run, dirs.etc, dirs.endpoints]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     }
-    // The workspace's mount point inside the home: made here, as the user's, rather than by bwrap as root.
-    const mountPoint = join(dirs.home, 'workspace');
-    mkdirSync(mountPoint, { recursive: true, mode: 0o755 });
+    mkdirSync(dirs.gateway, { recursive: true, mode: 0o755 });
     if (this.asRoot) {
-      for (const dir of [dirs.home, mountPoint, dirs.workspace, dirs.run]) chownIfNeeded(dir, uid);
+      for (const dir of [dirs.home, dirs.workspace, dirs.run]) chownIfNeeded(dir, uid);
     }
+    // The workspace's mount point inside the home: the user's, and a real directory whatever they put there.
+    ensureMountPoint(join(dirs.home, 'workspace'), this.asRoot ? uid : undefined);
+    // etc/ is the gateway's alone (base is 0700): writing by path is safe here.
     writeFileSync(join(dirs.etc, 'passwd'), passwdFor(uid));
     writeFileSync(join(dirs.etc, 'group'), groupFor(uid));
+    writeFileSync(join(dirs.etc, 'resolv.conf'), sandboxResolvConf());
   }
 
   async start(spec: SandboxSpec): Promise<StartResult> {
@@ -131,7 +155,7 @@ export class LocalRuntime implements Runtime {
     }
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const previous = spec.driverState as LocalDriverState;
-    if (isAlive(previous.init ?? previous.outer)) {
+    if (this.ours(spec.sandboxID, previous.init ?? previous.outer)) {
       return { endpoints: this.endpoints(spec, dirs), driverState: previous as Record<string, unknown>, limits: previous.cgroup ? 'enforced' : 'not-enforced' };
     }
     for (const s of Object.values(spec.services)) {
@@ -144,29 +168,36 @@ export class LocalRuntime implements Runtime {
     let cgroup: CgroupHandle | undefined;
     let limitsReason: string | undefined;
     try {
-      cgroup = this.cgroups.create(spec.sandboxID, { memoryMB: spec.memoryMB, cpuCount: spec.cpuCount, maxProcesses: this.opts.maxProcesses });
+      cgroup = this.cgroups.create(this.cgroupName(spec.sandboxID), { memoryMB: spec.memoryMB, cpuCount: spec.cpuCount, maxProcesses: this.opts.maxProcesses });
     } catch (err) {
       limitsReason = (err as Error).message;
     }
 
+    const bubblewrap = this.opts.isolation === 'bubblewrap';
+    const ownNetwork = this.ownNetwork(spec);
+    writeGatewayFiles(dirs.gateway, spec.runFiles);
+    // opencode reaches the model proxy at 127.0.0.1:<gatewayPort>: in a network of its own, a relay inside leads there.
+    const relayToGateway = ownNetwork && spec.gatewayPort !== undefined;
+    if (relayToGateway) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort!);
+    if (spec.network === 'isolated' && bubblewrap) await this.openEgress(spec, dirs);
+    const command = relayToGateway
+      ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.gatewayDir}/gateway.sock`, '--', ...spec.command(layout)]
+      : spec.command(layout);
     // The user's environment is applied by env(1) after the privilege drop, never by a root process.
-    writeRunFiles(dirs.run, spec.runFiles, uid, this.asRoot);
-    const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout.runDir) })), ...spec.command(layout)];
-    const argv = this.opts.isolation === 'bubblewrap'
-      ? [this.bin.bwrap, ...bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot, isolatedNetwork: spec.network === 'isolated' }),
-        '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
+    const main = [this.bin.env, '-i', ...envPairs(sandboxEnv(layout, { ...spec.envVars, ...expandSystemEnv(spec.systemEnv, layout) })), ...command];
+    const argv = bubblewrap
+      ? [this.bin.bwrap, ...bwrapCommandLine(), '--', ...(this.asRoot ? dropPrivileges(uid) : []), ...main]
       : main;
 
-    if (spec.network === 'isolated' && this.opts.isolation === 'bubblewrap') await this.openEgress(spec, dirs);
     if ((lstatOrUndefined(dirs.log)?.size ?? 0) > LOG_ROTATE_BYTES) renameSync(dirs.log, `${dirs.log}.1`);
     const logFd = openSync(dirs.log, 'a', 0o600);
     let child: ChildProcess;
     try {
       child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...argv], {
         detached: true,
-        cwd: this.opts.isolation === 'none' ? dirs.workspace : '/',
-        env: SPAWN_ENV,
-        stdio: ['ignore', logFd, logFd, 'pipe'],
+        cwd: bubblewrap ? '/' : dirs.workspace,
+        env: spawnEnv(dirs.base),
+        stdio: ['ignore', logFd, logFd, 'pipe', 'pipe', 'pipe', 'pipe'],
       });
     } finally {
       closeSync(logFd);
@@ -180,13 +211,32 @@ export class LocalRuntime implements Runtime {
     const spawnFailed = new Promise<never>((_, reject) => child.once('error', (err) => reject(new RuntimeFailureError(`cannot spawn the sandbox: ${err.message}`))));
     spawnFailed.catch(() => {});
     child.unref();
-    (child.stdio[3] as NodeJS.ReadableStream | null)?.on('error', () => {});
+    for (const n of [3, 4, 5, 6]) (child.stdio as unknown as (Writable | null)[])[n]?.on('error', () => {});
+    const fd = (n: number) => (child.stdio as unknown as Writable[])[n]!;
+    const block = fd(BWRAP_FDS.block);
+    if (bubblewrap) {
+      // Options, then the filter that refuses new user namespaces; the command waits on `block`.
+      fd(BWRAP_FDS.args).end(encodeArgs(bwrapArgs({ dirs, toolchain: this.opts.toolchain, hostname: `sbx-${spec.sandboxID}`, asRoot: this.asRoot, ownNetwork })));
+      fd(BWRAP_FDS.seccomp).end(noUserNamespacesFilter());
+    } else {
+      for (const n of [BWRAP_FDS.block, BWRAP_FDS.seccomp, BWRAP_FDS.args]) fd(n).end();
+    }
 
     const state: LocalDriverState = { outer: child.pid ? identify(child.pid) : undefined, cgroup, uid };
     try {
-      state.init = this.opts.isolation === 'bubblewrap'
+      state.init = bubblewrap
         ? await Promise.race([readInitPid(child, () => this.logTail(spec.sandboxID)), spawnFailed])
         : state.outer;
+      if (bubblewrap) {
+        // The network is ready before the first instruction of the sandbox's command runs.
+        if (ownNetwork && spec.network === 'outbound' && this.opts.networks?.[spec.templateID] !== 'none') {
+          state.net = await Promise.race([connectNetwork({
+            tools: this.net, pid: state.init!.pid, asRoot: this.asRoot, env: spawnEnv(dirs.base),
+            wrap: (a) => ['/bin/sh', '-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...a],
+          }), spawnFailed]);
+        }
+        block.end('go');
+      }
       const endpoints = await Promise.race([this.pinSockets(spec, dirs, state), spawnFailed]);
       this.opts.log.info({ sandboxID: spec.sandboxID, pid: state.init?.pid, isolation: this.opts.isolation }, 'sandbox process started');
       return { endpoints, driverState: state as Record<string, unknown>, limits: cgroup ? 'enforced' : 'not-enforced', limitsReason };
@@ -214,35 +264,47 @@ export class LocalRuntime implements Runtime {
   async inspect(spec: SandboxSpec) {
     const state = spec.driverState as LocalDriverState;
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
-    const running = isAlive(state.init ?? state.outer);
-    // Adopted after a gateway restart: its way out went with the old gateway.
-    if (running && spec.network === 'isolated' && this.opts.isolation === 'bubblewrap' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec, dirs);
+    const running = this.ours(spec.sandboxID, state.init ?? state.outer);
+    // Adopted after a gateway restart: its listeners went with the old gateway.
+    if (running && this.opts.isolation === 'bubblewrap') {
+      if (spec.network === 'isolated' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec, dirs);
+      if (this.ownNetwork(spec) && spec.gatewayPort !== undefined && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort);
+    }
     return { running, endpoints: this.endpoints(spec, dirs) };
   }
 
   private async openEgress(spec: SandboxSpec, dirs: SandboxDirs): Promise<void> {
-    await this.listeners.start(spec.sandboxID, 'egress', () => startEgressProxy(join(dirs.run, 'egress.sock'), spec.sandboxID, this.opts.log));
+    await this.listeners.start(spec.sandboxID, 'egress', () => startEgressProxy(join(dirs.gateway, 'egress.sock'), spec.sandboxID, this.opts.log));
+  }
+
+  /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
+  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
+    mkdirSync(dirs.gateway, { recursive: true, mode: 0o755 });
+    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port));
   }
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
     const state = spec.driverState as LocalDriverState;
-    if (!isAlive(state.init ?? state.outer)) throw new ConflictError(`sandbox ${spec.sandboxID} is not running: start it before exec`);
+    if (!this.ours(spec.sandboxID, state.init ?? state.outer)) throw new ConflictError(`sandbox ${spec.sandboxID} is not running: start it before exec`);
     const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID, spec.workspace);
     const layout = this.layout(dirs);
     const cwd = req.cwd ?? layout.workspace;
-    const env = sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout.runDir), ...spec.envVars, ...req.envs });
+    const env = sandboxEnv(layout, { ...expandSystemEnv(spec.systemEnv, layout), ...spec.envVars, ...req.envs });
     const command = typeof req.cmd === 'string' ? ['/bin/bash', '-c', req.cmd] : req.cmd;
     // timeout(1) signals the process group it leads, so pipelines die with the command.
     const seconds = Math.max(0.001, req.timeoutMs / 1000).toFixed(3);
     const inner = [this.bin.env, '-i', `--chdir=${cwd}`, ...envPairs(env), this.bin.timeout, '-k', String(EXEC_KILL_AFTER_S), seconds, ...command];
 
     let argv: string[];
+    let filtered = false;
     if (this.opts.isolation === 'bubblewrap') {
-      argv = [this.bin.nsenter, `--target=${state.init!.pid}`, '--mount', '--pid', '--ipc', '--uts',
-        // A sandbox with its own network namespace: commands run in it too, not on the host's.
-        ...(spec.network === 'isolated' ? ['--net'] : []),
+      // Into every namespace of the sandbox (its network included); then a bwrap that only
+      // installs the same seccomp filter as the sandbox's own processes have (no new user namespaces).
+      argv = [this.bin.nsenter, `--target=${state.init!.pid}`, '--mount', '--pid', '--ipc', '--uts', ...(this.ownNetwork(spec) ? ['--net'] : []),
         ...(this.asRoot ? [] : ['--user', '--preserve-credentials']), '--root', '--',
+        this.bin.bwrap, '--dev-bind', '/', '/', '--seccomp', '3', '--',
         ...(this.asRoot ? dropPrivileges(state.uid ?? this.sandboxUid(spec)) : []), ...inner];
+      filtered = true;
     } else {
       if (!existsSync(cwd)) throw new InvalidInputError(`cwd: ${cwd} does not exist in the sandbox`);
       argv = inner;
@@ -250,9 +312,12 @@ export class LocalRuntime implements Runtime {
 
     const child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(state.cgroup?.procsFiles ?? []), '--', ...argv], {
       cwd: this.opts.isolation === 'none' ? cwd : '/',
-      env: SPAWN_ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: spawnEnv(dirs.base),
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });
+    const filterFd = child.stdio[3] as Writable;
+    filterFd.on('error', () => {});
+    if (filtered) filterFd.end(noUserNamespacesFilter()); else filterFd.end();
     const out = captureOutput(child.stdout!, req.maxOutputBytes);
     const err = captureOutput(child.stderr!, req.maxOutputBytes);
     const startedAt = Date.now();
@@ -289,18 +354,15 @@ export class LocalRuntime implements Runtime {
   }
 
   async stopOrphan(sandboxID: string): Promise<number> {
-    // Without a record there are no pids: find the bwrap processes by the directory in their arguments.
-    const marker = `${sandboxDirs(this.opts.dataDir, sandboxID).base}/`;
+    // Without a record there are no pids: find the processes marked with its directory.
+    const base = sandboxDirs(this.opts.dataDir, sandboxID).base;
     let stopped = 0;
     for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let cmdline: string;
-      try { cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8'); } catch { continue; }
-      if (!cmdline.split('\0').some((arg) => arg.startsWith(marker))) continue;
+      if (!/^\d+$/.test(entry) || !belongsTo(Number(entry), base)) continue;
       try { process.kill(Number(entry), 'SIGKILL'); stopped++; } catch { /* gone */ }
     }
-    // Its cgroups (named by its ID) would otherwise outlive it.
-    await this.cgroups.removeFor(sandboxID);
+    // Its cgroups (named by this data dir and its ID) would otherwise outlive it.
+    await this.cgroups.removeFor(this.cgroupName(sandboxID));
     return stopped;
   }
 
@@ -308,7 +370,7 @@ export class LocalRuntime implements Runtime {
     // A death noticed through /proc (or a failed start) can come before Node delivers the child's
     // exit event: give it a moment, so the crash record has the exit code and signal.
     const state = spec.driverState as LocalDriverState;
-    for (let waited = 0; !this.exits.has(spec.sandboxID) && waited < EXIT_EVENT_WAIT_MS && !isAlive(state.outer); waited += 20) await sleep(20);
+    for (let waited = 0; !this.exits.has(spec.sandboxID) && waited < EXIT_EVENT_WAIT_MS && !this.ours(spec.sandboxID, state.outer); waited += 20) await sleep(20);
     return this.exits.get(spec.sandboxID);
   }
 
@@ -328,14 +390,26 @@ export class LocalRuntime implements Runtime {
   }
 
   async portEndpoint(spec: SandboxSpec, port: number): Promise<Endpoint> {
-    const { outer, cgroup } = spec.driverState as LocalDriverState;
+    const state = spec.driverState as LocalDriverState;
+    const { outer, cgroup, init } = state;
     if (spec.network === 'isolated') throw new UpstreamUnavailableError(`sandbox ${spec.sandboxID} has a network of its own: its ports cannot be previewed`);
-    // The sandbox's processes: its cgroup holds them all (execs included); without one, what descends from its main process.
+    const nothing = () => new UpstreamUnavailableError(`nothing in sandbox ${spec.sandboxID} listens on port ${port}: start your server there (on 127.0.0.1 or 0.0.0.0), then reload`);
+    if (this.ownNetwork(spec)) {
+      // Its own network: whatever listens there is its own. Dialled from inside, through a relay only the gateway reaches.
+      if (!init || !this.ours(spec.sandboxID, init)) throw nothing();
+      const listener = listenersOn(port, `/proc/${init.pid}`)[0];
+      if (!listener) throw nothing();
+      const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
+      const socketPath = await this.portRelays.socketFor({
+        sandboxID: spec.sandboxID, endpointsDir: dirs.endpoints, port, host: listener.host, env: spawnEnv(dirs.base),
+        enter: ['/bin/sh', '-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...enterNetwork(this.net, init.pid, this.asRoot)],
+      });
+      return { socketPath };
+    }
+    // Sharing the host's network (isolation: none, network: host): the port is the sandbox's only if one of its processes holds the listener.
     const pids = () => (cgroup ? cgroupPids(cgroup.procsFiles[0]!) : processTree(outer!.pid));
     const listener = outer && isAlive(outer) ? listenerOf(pids, port) : undefined;
-    if (!listener) {
-      throw new UpstreamUnavailableError(`nothing in sandbox ${spec.sandboxID} listens on port ${port}: start your server there (on 127.0.0.1 or 0.0.0.0), then reload`);
-    }
+    if (!listener) throw nothing();
     return { host: listener.host, port };
   }
 
@@ -347,14 +421,21 @@ export class LocalRuntime implements Runtime {
   /** Kills the sandbox's PID namespace (every process in it), then empties and removes its cgroups. */
   private async kill(sandboxID: string, state: LocalDriverState): Promise<void> {
     this.listeners.closeAll(sandboxID);
-    const procs = [state.init, state.outer].filter((p): p is ProcessIdentity => p !== undefined);
+    this.portRelays.close(sandboxID);
+    const recorded = [state.init, state.outer, state.net].filter((p): p is ProcessIdentity => p !== undefined);
+    if (recorded.some((p) => isAlive(p) && !this.ours(sandboxID, p))) {
+      // Alive, but not this data dir's (its record came from another gateway's database): never signal it, nor empty its cgroups.
+      this.opts.log.warn({ sandboxID, pids: recorded.map((p) => p.pid) }, 'recorded processes belong to another data dir; left alone');
+      return;
+    }
+    const procs = recorded;
     for (const p of procs) {
       if (!isAlive(p)) continue;
       // Without a PID namespace the main process leads its own process group: kill the group.
       const target = this.opts.isolation === 'none' ? -p.pid : p.pid;
       try { process.kill(target, 'SIGKILL'); } catch { /* gone */ }
     }
-    if (state.cgroup) {
+    if (state.cgroup && this.cgroupIsOurs(sandboxID, state.cgroup)) {
       // The group's OOM counter goes with it: keep the answer for the crash record.
       if (this.cgroups.oomKills(state.cgroup) > 0) this.oomSeen.set(sandboxID, true);
       await this.cgroups.destroy(state.cgroup);
@@ -386,6 +467,27 @@ export class LocalRuntime implements Runtime {
     return endpoints;
   }
 
+  /** Whether `p` runs, and is this data dir's process for the sandbox (not a recycled pid, not another gateway's). */
+  private ours(sandboxID: string, p: ProcessIdentity | undefined): boolean {
+    return p !== undefined && isAlive(p) && belongsTo(p.pid, sandboxDirs(this.opts.dataDir, sandboxID).base);
+  }
+
+  /** A recorded cgroup is emptied only when it is this data dir's: named for it, or (from before the names) holding only our processes. */
+  private cgroupIsOurs(sandboxID: string, handle: CgroupHandle): boolean {
+    if (handle.dirs.every((d) => d.endsWith(`/${this.cgroupName(sandboxID)}`))) return true;
+    const base = sandboxDirs(this.opts.dataDir, sandboxID).base;
+    return handle.dirs.every((d) => d.endsWith(`/${sandboxID}`)) && this.cgroups.pids(handle).every((pid) => belongsTo(pid, base));
+  }
+
+  private cgroupName(sandboxID: string): string {
+    return localCgroupName(this.opts.dataDir, sandboxID);
+  }
+
+  /** Whether the sandbox has a network namespace of its own (always, with bubblewrap, unless runtime.local.network: host). */
+  private ownNetwork(spec: SandboxSpec): boolean {
+    return this.opts.isolation === 'bubblewrap' && (spec.network === 'isolated' || !this.opts.sharedNetwork);
+  }
+
   private layout(dirs: SandboxDirs): SandboxLayout {
     return this.opts.isolation === 'bubblewrap' ? insideLayout() : hostLayout(dirs, this.opts.toolchain);
   }
@@ -403,6 +505,25 @@ export class LocalRuntime implements Runtime {
     const recorded = (spec.driverState as LocalDriverState).uid;
     if (this.asRoot) return recorded ?? this.opts.uidBase + USER_UID_OFFSET + spec.ownerId;
     return this.opts.isolation === 'bubblewrap' ? INSIDE_UID : process.getuid!();
+  }
+}
+
+/** A data dir's cgroup name for a sandbox: two gateways on one machine never share one. */
+export function localCgroupName(dataDir: string, sandboxID: string): string {
+  return `${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}-${sandboxID}`;
+}
+
+/**
+ * Whether process `pid` was spawned by this data dir for the sandbox in `base`: its
+ * environment carries the marker. Sandboxes started before the marker existed are
+ * known by bwrap's arguments, which then named the sandbox's directory.
+ */
+function belongsTo(pid: number, base: string): boolean {
+  try {
+    if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${MARKER}=${base}`)) return true;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.startsWith(`${base}/`));
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { throwawayDir } from '../../workspaces/workspace-volume.ts';
 import type { SandboxLayout, WorkspaceRef } from '../interface.ts';
 import { workspaceDirs } from '../../workspaces/workspace-dirs.ts';
 import type { Toolchain } from '../../toolchain/paths.ts';
@@ -8,7 +10,10 @@ export interface SandboxDirs {
   base: string;
   home: string;
   workspace: string;
+  /** The sandbox's own sockets (code-server's): it writes here, so the gateway never writes by path here. */
   run: string;
+  /** What the gateway provides (opencode.json, gateway.sock, egress.sock): root's, bound read-only into the sandbox. */
+  gateway: string;
   etc: string;
   /** Gateway-only: hard links to the service sockets, which the proxy dials. */
   endpoints: string;
@@ -22,11 +27,15 @@ export interface SandboxDirs {
 export function sandboxDirs(dataDir: string, sandboxID: string, workspace: WorkspaceRef | null = null): SandboxDirs {
   const base = join(dataDir, 'sandboxes', sandboxID);
   const persistent = workspace && workspaceDirs(dataDir, workspace);
+  // A throwaway workspace with a size limit lives on the workspaces' filesystem (storage.workspaceImageMB).
+  const limited = !persistent && existsSync(throwawayDir(dataDir, sandboxID)) ? throwawayDir(dataDir, sandboxID) : undefined;
+  const throwaway = limited ?? base;
   return {
     base,
-    home: persistent ? persistent.config : join(base, 'home'),
-    workspace: persistent ? persistent.workspace : join(base, 'workspace'),
+    home: persistent ? persistent.config : join(throwaway, 'home'),
+    workspace: persistent ? persistent.workspace : join(throwaway, 'workspace'),
     run: join(base, 'run'),
+    gateway: join(base, 'gateway'),
     etc: join(base, 'etc'),
     endpoints: join(base, 'endpoints'),
     log: join(base, 'main.log'),
@@ -41,6 +50,7 @@ export const INSIDE = {
   home: '/home/coder',
   workspace: '/home/coder/workspace',
   runDir: '/run/codeyard',
+  gatewayDir: '/run/codeyard-gateway',
   toolchainNode: '/opt/codeyard/node',
   toolchainCodeServer: '/opt/codeyard/code-server',
   toolchainOpencode: '/opt/codeyard/opencode',
@@ -52,6 +62,7 @@ export function insideLayout(): SandboxLayout {
     home: INSIDE.home,
     workspace: INSIDE.workspace,
     runDir: INSIDE.runDir,
+    gatewayDir: INSIDE.gatewayDir,
     nodeBin: `${INSIDE.toolchainNode}/bin/node`,
     codeServerEntry: `${INSIDE.toolchainCodeServer}/node_modules/code-server/out/node/entry.js`,
     opencodeBinDir: `${INSIDE.toolchainOpencode}/bin`,
@@ -62,7 +73,7 @@ export function insideLayout(): SandboxLayout {
 /** With isolation `none` the sandbox sees host paths. */
 export function hostLayout(dirs: SandboxDirs, toolchain: Toolchain): SandboxLayout {
   return {
-    home: dirs.home, workspace: dirs.workspace, runDir: dirs.run,
+    home: dirs.home, workspace: dirs.workspace, runDir: dirs.run, gatewayDir: dirs.gateway,
     nodeBin: toolchain.nodeBin, codeServerEntry: toolchain.codeServerEntry, opencodeBinDir: `${toolchain.opencodeDir}/bin`,
     agentDir: AGENT_DIR,
   };

@@ -23,6 +23,7 @@ export function Account(props: { me: Me }) {
     <section class="page narrow" aria-labelledby="page-title">
       <h1 id="page-title">Account</h1>
       <p>Logged in as <strong>{props.me.username}</strong> ({props.me.role}).</p>
+      <YourLimits limits={props.me.limits} />
       <form class="panel" onSubmit={submit}>
         <h2>Change password</h2>
         <label for="old-password">Current password</label>
@@ -38,6 +39,22 @@ export function Account(props: { me: Me }) {
         <p class="hint">Optional. A key of your own is used for your calls only, and they do not count against your monthly budget. Nobody can read it back, and your sandboxes never see it.</p>
         <ProviderKeys own />
       </section>
+    </section>
+  );
+}
+
+/** What the user's sandboxes may hold together (set by an admin, or the configured defaults). */
+function YourLimits(props: { limits: Me['limits'] }) {
+  const l = props.limits;
+  return (
+    <section class="panel" aria-labelledby="limits-title">
+      <h2 id="limits-title">Your limits</h2>
+      <dl>
+        <dt>Sandboxes</dt><dd>{l.maxSandboxes === null ? 'no limit' : `up to ${l.maxSandboxes}, stopped ones included`}</dd>
+        <dt>Memory</dt><dd>{l.maxMemoryMB === null ? 'no limit' : `${l.maxMemoryMB} MB across your running sandboxes`}</dd>
+        <dt>CPUs</dt><dd>{l.maxCpu === null ? 'no limit' : `${l.maxCpu} across your running sandboxes`}</dd>
+      </dl>
+      <p class="hint">Past a limit, creating or starting a sandbox is refused with a message saying which; stop or delete one, or ask an admin.</p>
     </section>
   );
 }

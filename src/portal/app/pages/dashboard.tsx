@@ -38,10 +38,14 @@ export function Dashboard(props: { title: string; path: string; showOwner?: bool
         <>
           <h2>Your workspaces</h2>
           <table class="table">
-            <thead><tr><th>Name</th><th>Created</th><th>Used by</th></tr></thead>
+            <thead><tr><th>Name</th><th>Created</th><th>Used by</th>{workspaces.some((w) => w.usage) && <th>Size</th>}</tr></thead>
             <tbody>
               {workspaces.map((w) => (
-                <tr key={w.name}><td>{w.name}</td><td>{new Date(w.createdAt).toLocaleString()}</td><td>{w.sandboxes.length ? `${w.sandboxes.length} sandbox${w.sandboxes.length > 1 ? 'es' : ''}` : '—'}</td></tr>
+                <tr key={w.name}>
+                  <td>{w.name}</td><td>{new Date(w.createdAt).toLocaleString()}</td>
+                  <td>{w.sandboxes.length ? `${w.sandboxes.length} sandbox${w.sandboxes.length > 1 ? 'es' : ''}` : '—'}</td>
+                  {workspaces.some((x) => x.usage) && <td>{w.usage ? `${w.usage.usedMB} MB${w.usage.limitMB === null ? '' : ` of ${w.usage.limitMB} MB`}` : '—'}</td>}
+                </tr>
               ))}
             </tbody>
           </table>

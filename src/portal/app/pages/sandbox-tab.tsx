@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Crash, type Sandbox } from '../api.ts';
+import { api, type Crash, type Sandbox, type Status } from '../api.ts';
 import { href } from '../router.ts';
 import { templateLabel } from '../format.ts';
 import { StateBadge } from '../components/state-badge.tsx';
@@ -58,9 +58,13 @@ export function SandboxTab(props: { id: string; active: boolean }) {
     let cancelled = false;
     (async () => {
       setPhase((p) => (p === 'running' || p === 'waiting' ? 'loading' : p));
+      // An IDE on a host of its own (a base domain) cannot be fetched from here: ask the gateway whether it answers.
+      const ownHost = /^https?:/.test(sandbox?.urls.ide ?? '');
       for (let i = 0; i < IDE_PROBE_TRIES && !cancelled; i++) {
-        const res = await fetch(`/vscode-proxy/${id}/`, { headers: { accept: 'text/html' } }).catch(() => null);
-        if (res?.ok) { if (!cancelled) setIdeReady(true); return; }
+        const ok = ownHost
+          ? await api<Status>('GET', `/api/sandboxes/${id}/status`).then((st) => st.health.ok, () => false)
+          : (await fetch(`/vscode-proxy/${id}/`, { headers: { accept: 'text/html' } }).catch(() => null))?.ok === true;
+        if (ok) { if (!cancelled) setIdeReady(true); return; }
         await new Promise((r) => setTimeout(r, IDE_PROBE_MS));
       }
       if (!cancelled) setProblem('The sandbox runs but its IDE does not answer. Try Restart; if it persists, look at its logs.');

@@ -1,12 +1,25 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, get, type Limits, type User } from '../api.ts';
+import { api, get, type LimitSetting, type LimitSettings, type User } from '../api.ts';
 import { Confirm } from '../components/confirm.tsx';
 
-const limitText = (l: Limits) => [
-  l.maxSandboxes !== null && `${l.maxSandboxes} sandboxes`,
-  l.maxMemoryMB !== null && `${l.maxMemoryMB} MB`,
-  l.maxCpu !== null && `${l.maxCpu} CPU`,
-].filter(Boolean).join(' · ') || 'none';
+const LIMIT_KEYS = ['maxSandboxes', 'maxMemoryMB', 'maxCpu'] as const;
+const UNIT = { maxSandboxes: 'sandboxes', maxMemoryMB: 'MB', maxCpu: 'CPU' } as const;
+
+/** The limits in force, e.g. "4 sandboxes · 8192 MB", saying which follow the configured defaults. */
+const limitText = (u: User) => {
+  const text = LIMIT_KEYS.filter((k) => u.limits[k] !== null).map((k) => `${u.limits[k]} ${UNIT[k]}`).join(' · ') || 'none';
+  const defaults = LIMIT_KEYS.filter((k) => u.limitSettings[k] === 'default');
+  if (defaults.length === LIMIT_KEYS.length) return `${text} (defaults)`;
+  return defaults.length ? `${text} (${defaults.map((k) => UNIT[k]).join(', ')}: default)` : text;
+};
+
+/** A limit field: empty follows the default, `none` is no limit, else a number. */
+const toSetting = (v: string): LimitSetting => {
+  const t = v.trim().toLowerCase();
+  return t === '' ? 'default' : t === 'none' ? null : Number(t);
+};
+const fromSetting = (s: LimitSetting) => (s === 'default' ? '' : s === null ? 'none' : String(s));
+const limitInput = { inputMode: 'decimal' as const, pattern: '\\s*(none|[0-9]+(\\.[0-9]+)?)\\s*', title: 'a number; none: no limit; empty: the default' };
 
 /** A readable random password for the admin to pass on. */
 function generatePassword(): string {
@@ -14,8 +27,6 @@ function generatePassword(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(14));
   return [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
 }
-
-const numberOrNull = (v: string) => (v.trim() === '' ? null : Number(v));
 
 /** Admins: who can log in, with what role and limits. */
 export function Users() {
@@ -41,7 +52,7 @@ export function Users() {
     const password = form.password || generatePassword();
     void run(() => api('POST', '/api/users', {
       username: form.username, password, role: form.role,
-      limits: { maxSandboxes: numberOrNull(form.maxSandboxes), maxMemoryMB: numberOrNull(form.maxMemoryMB), maxCpu: numberOrNull(form.maxCpu) },
+      limits: { maxSandboxes: toSetting(form.maxSandboxes), maxMemoryMB: toSetting(form.maxMemoryMB), maxCpu: toSetting(form.maxCpu) },
     }), `Added ${form.username}.${form.password ? '' : ` Their password: ${password} — pass it on; it is not shown again.`}`)
       .then(() => setForm({ username: '', password: '', role: 'user', maxSandboxes: '', maxMemoryMB: '', maxCpu: '' }));
   };
@@ -61,7 +72,7 @@ export function Users() {
           {users.map((u) => (
             <tr key={u.username}>
               <td>{u.username}</td><td>{u.role}</td><td>{u.disabled ? 'disabled' : 'active'}</td><td>{u.sandboxes}</td>
-              <td>{editing === u.username ? <LimitsForm user={u} onSave={(limits) => { setEditing(null); void run(() => api('PATCH', `/api/users/${u.username}`, { limits }), `Limits of ${u.username} saved.`); }} onCancel={() => setEditing(null)} /> : limitText(u.limits)}</td>
+              <td>{editing === u.username ? <LimitsForm user={u} onSave={(limits) => { setEditing(null); void run(() => api('PATCH', `/api/users/${u.username}`, { limits }), `Limits of ${u.username} saved.`); }} onCancel={() => setEditing(null)} /> : limitText(u)}</td>
               <td class="actions">
                 <button class="secondary small" onClick={() => resetPassword(u)}>Reset password</button>
                 <button class="secondary small" onClick={() => setEditing(u.username)}>Limits</button>
@@ -78,10 +89,11 @@ export function Users() {
           <label>Username<input required pattern="[a-z0-9]([a-z0-9\-]{0,30}[a-z0-9])?" title="1–32 lowercase letters, digits or -" autocomplete="off" {...field('username')} /></label>
           <label>Password <span class="muted">(empty: generate one)</span><input type="text" minLength={8} autocomplete="new-password" {...field('password')} /></label>
           <label>Role<select {...field('role')}><option value="user">user</option><option value="admin">admin</option></select></label>
-          <label>Max sandboxes<input type="number" min={0} placeholder="no limit" {...field('maxSandboxes')} /></label>
-          <label>Max memory (MB)<input type="number" min={0} placeholder="no limit" {...field('maxMemoryMB')} /></label>
-          <label>Max CPUs<input type="number" min={0} step="0.5" placeholder="no limit" {...field('maxCpu')} /></label>
+          <label>Max sandboxes<input {...limitInput} placeholder="default" {...field('maxSandboxes')} /></label>
+          <label>Max memory (MB)<input {...limitInput} placeholder="default" {...field('maxMemoryMB')} /></label>
+          <label>Max CPUs<input {...limitInput} placeholder="default" {...field('maxCpu')} /></label>
         </div>
+        <p class="hint">Limits left empty follow the configured defaults (<code>users.defaultLimits</code>; admins have none); <code>none</code> is no limit.</p>
         <div class="actions"><button type="submit">Add user</button></div>
       </form>
       {deleting && (
@@ -93,14 +105,17 @@ export function Users() {
   );
 }
 
-function LimitsForm(props: { user: User; onSave: (l: Limits) => void; onCancel: () => void }) {
-  const l = props.user.limits;
-  const [v, setV] = useState({ s: l.maxSandboxes?.toString() ?? '', m: l.maxMemoryMB?.toString() ?? '', c: l.maxCpu?.toString() ?? '' });
+/** Edits a user's limits: a number, `none`, or empty for the default (shown as the placeholder when in force). */
+function LimitsForm(props: { user: User; onSave: (l: LimitSettings) => void; onCancel: () => void }) {
+  const { limits, limitSettings: l } = props.user;
+  const [v, setV] = useState({ s: fromSetting(l.maxSandboxes), m: fromSetting(l.maxMemoryMB), c: fromSetting(l.maxCpu) });
+  const keyOf = { s: 'maxSandboxes', m: 'maxMemoryMB', c: 'maxCpu' } as const;
+  const placeholder = (k: 's' | 'm' | 'c') => (l[keyOf[k]] === 'default' ? `default (${limits[keyOf[k]] ?? 'none'})` : 'default');
   const input = (k: 's' | 'm' | 'c', label: string) => (
-    <label class="inline">{label}<input type="number" min={0} value={v[k]} placeholder="∞" onInput={(e) => setV({ ...v, [k]: (e.target as HTMLInputElement).value })} /></label>
+    <label class="inline">{label}<input {...limitInput} value={v[k]} placeholder={placeholder(k)} onInput={(e) => setV({ ...v, [k]: (e.target as HTMLInputElement).value })} /></label>
   );
   return (
-    <form class="limits" onSubmit={(e) => { e.preventDefault(); props.onSave({ maxSandboxes: numberOrNull(v.s), maxMemoryMB: numberOrNull(v.m), maxCpu: numberOrNull(v.c) }); }}>
+    <form class="limits" onSubmit={(e) => { e.preventDefault(); props.onSave({ maxSandboxes: toSetting(v.s), maxMemoryMB: toSetting(v.m), maxCpu: toSetting(v.c) }); }}>
       {input('s', 'sandboxes')}{input('m', 'MB')}{input('c', 'CPU')}
       <button class="small" type="submit">Save</button><button class="small secondary" type="button" onClick={props.onCancel}>Cancel</button>
     </form>
