@@ -11,7 +11,7 @@ import { runForResult } from './processes.ts';
 import { writeFileSync } from 'node:fs';
 
 export interface NetnsPlan { rounds: number; httpSeconds: number; connections: number }
-interface HttpPoint { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number; non2xx: number }
+interface HttpPoint { requestsPerSec: number; p50Ms: number; p99Ms: number; meanMs: number; errors: number; non2xx: number }
 export interface NetnsResults {
   namespace: { createToRunningMs: number[]; http: HttpPoint[] };
   host: { createToRunningMs: number[]; http: HttpPoint[] };
@@ -47,7 +47,7 @@ export async function netnsBench(plan: NetnsPlan, log: (line: string) => void): 
           [join(import.meta.dirname, 'http-load.ts'), JSON.stringify({ url, headers: api.headers, connections: plan.connections, durationSeconds: plan.httpSeconds })],
           (plan.httpSeconds + 60) * 1000);
         results[network].http.push(point);
-        log(`  netns round ${round + 1} ${network}: create→running ${(results[network].createToRunningMs.at(-1)! / 1000).toFixed(2)} s, preview p50 ${point.p50Ms} ms, ${point.requestsPerSec.toFixed(0)} req/s`);
+        log(`  netns round ${round + 1} ${network}: create→running ${(results[network].createToRunningMs.at(-1)! / 1000).toFixed(2)} s, preview p50 ${point.p50Ms} ms (mean ${point.meanMs.toFixed(2)} ms), ${point.requestsPerSec.toFixed(0)} req/s`);
         await api.call('DELETE', `/api/sandboxes/${id}`);
       }
     }

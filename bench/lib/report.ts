@@ -56,9 +56,11 @@ function netnsRows(n: NetnsResults): Row[] {
   const create = { ns: median(n.namespace.createToRunningMs), host: median(n.host.createToRunningMs) };
   const p50 = { ns: median(n.namespace.http.map((h) => h.p50Ms)), host: median(n.host.http.map((h) => h.p50Ms)) };
   const rps = { ns: median(n.namespace.http.map((h) => h.requestsPerSec)), host: median(n.host.http.map((h) => h.requestsPerSec)) };
+  const mean = { ns: median(n.namespace.http.map((h) => h.meanMs)), host: median(n.host.http.map((h) => h.meanMs)) };
   return [
     { figure: `local: create → running, own network vs host's (median of ${rounds})`, codeyard: sec(create.ns), direct: `${sec(create.host)} (network: host)`, ratio: `${times(create.ns / create.host)} host` },
     { figure: `local: port preview HTTP 1 KiB p50, own network vs host's (median of ${rounds})`, codeyard: `${msg(p50.ns)} ms`, direct: `${msg(p50.host)} ms (network: host)`, ratio: `${times(p50.ns / Math.max(p50.host, 1))} host` },
+    { figure: `local: port preview HTTP 1 KiB mean latency, own network vs host's (median of ${rounds})`, codeyard: `${mean.ns.toFixed(2)} ms`, direct: `${mean.host.toFixed(2)} ms (network: host)`, ratio: `${times(mean.ns / mean.host)} host` },
     { figure: `local: port preview HTTP 1 KiB req/s, own network vs host's (median of ${rounds})`, codeyard: rps.ns.toFixed(0), direct: `${rps.host.toFixed(0)} (network: host)`, ratio: `${times(rps.ns / rps.host)} host` },
   ];
 }
