@@ -30,11 +30,20 @@ export class HostListeners {
   }
 }
 
-/** A unix socket (which the sandbox's uid may dial) whose every connection is piped to 127.0.0.1:`port` on the host. */
-export async function relaySocketToPort(socketPath: string, port: number): Promise<Server> {
+/**
+ * The loopback address a sandbox's relay to the gateway connects from: one of its own
+ * (Linux answers for all of 127.0.0.0/8), so the gateway counts each sandbox as a client
+ * of its own (the per-client connection cap, login throttling), never all of them as 127.0.0.1.
+ */
+export function sandboxLoopbackAddress(seq: number): string {
+  return `127.${1 + ((seq >>> 16) & 0x7f)}.${(seq >>> 8) & 0xff}.${seq & 0xff}`;
+}
+
+/** A unix socket (which the sandbox's uid may dial) whose every connection is piped to 127.0.0.1:`port` on the host, from `localAddress`. */
+export async function relaySocketToPort(socketPath: string, port: number, localAddress?: string): Promise<Server> {
   rmSync(socketPath, { force: true });
   const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
+    const upstream = connect({ port, host: '127.0.0.1', localAddress });
     client.pipe(upstream).pipe(client);
     const close = () => { client.destroy(); upstream.destroy(); };
     client.on('error', close);

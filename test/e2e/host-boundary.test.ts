@@ -147,6 +147,17 @@ test('each sandbox has a network of its own: its own 127.0.0.1:3000, no host loo
   // The gateway's own port inside leads to the gateway (for opencode's model proxy), where loopback buys nothing.
   const gwInside = await exec(ann, a, `curl -s -o /dev/null -w "%{http_code} " http://127.0.0.1:${gatewayPort}/healthz; curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:${gatewayPort}/metrics`);
   assert.equal(gwInside.stdout, '200 403');
+  // Each sandbox reaches the gateway from a loopback address of its own: limits per client count it alone.
+  const seen = async (api: Api, id: string) => {
+    await exec(api, id, `curl -s -o /dev/null -H 'content-type: application/json' -d '{"username":"relay-probe-${id}","password":"x"}' http://127.0.0.1:${gatewayPort}/api/auth/login`);
+    const audit = (await admin.call('GET', '/api/audit?action=auth.login')).body;
+    const entries = (Array.isArray(audit) ? audit : audit.entries) as { target: string; ip: string }[];
+    return entries.find((e) => e.target === `relay-probe-${id}`)?.ip;
+  };
+  const [ipA, ipB] = [await seen(ann, a), await seen(admin, b)];
+  assert.match(String(ipA), /^127\.\d+\.\d+\.\d+$/);
+  assert.notEqual(ipA, '127.0.0.1');
+  assert.notEqual(ipA, ipB);
   // The outside world (a server in a network namespace the test made) is reachable.
   const out = await exec(ann, a, `curl -s -m 10 http://${outside.address}/hello.txt`);
   assert.equal(out.stdout, 'from the outside world\n', out.stderr);

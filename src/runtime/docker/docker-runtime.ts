@@ -13,7 +13,7 @@ import { pinSocket } from '../socket-pin.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
 import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
-import { HostListeners, relaySocketToPort } from '../host-listeners.ts';
+import { HostListeners, relaySocketToPort, sandboxLoopbackAddress } from '../host-listeners.ts';
 import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
 import { engineError, isNotFound } from './docker-client.ts';
 
@@ -103,7 +103,7 @@ export class DockerRuntime implements Runtime {
     const isolated = spec.network === 'isolated';
     const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
     if (isolated && this.opts.networks[spec.templateID] !== 'none') await this.openEgress(spec.sandboxID, dirs);
-    if (spec.gatewayPort) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort);
+    if (spec.gatewayPort) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort, spec.seq);
     let container: Docker.Container;
     try {
       container = await this.opts.docker.createContainer({
@@ -193,7 +193,7 @@ export class DockerRuntime implements Runtime {
     if (running) this.follow(spec.sandboxID, c!.Id);
     // Adopted after a gateway restart: its way out went with the old gateway.
     if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec.sandboxID, this.dirs(spec));
-    if (running && spec.gatewayPort && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort);
+    if (running && spec.gatewayPort && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort, spec.seq);
     return { running, endpoints: this.endpoints(spec, this.dirs(spec)) };
   }
 
@@ -339,8 +339,8 @@ export class DockerRuntime implements Runtime {
   }
 
   /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
-  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
-    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port));
+  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number, seq: number): Promise<void> {
+    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port, sandboxLoopbackAddress(seq)));
   }
 
   private async removeContainer(sandboxID: string): Promise<void> {

@@ -13,7 +13,7 @@ import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
 import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
 import { startEgressProxy } from '../egress-proxy.ts';
-import { HostListeners, relaySocketToPort } from '../host-listeners.ts';
+import { HostListeners, relaySocketToPort, sandboxLoopbackAddress } from '../host-listeners.ts';
 import { chownIfNeeded, ensureMountPoint } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
@@ -178,7 +178,7 @@ export class LocalRuntime implements Runtime {
     writeGatewayFiles(dirs.gateway, spec.runFiles);
     // opencode reaches the model proxy at 127.0.0.1:<gatewayPort>: in a network of its own, a relay inside leads there.
     const relayToGateway = ownNetwork && spec.gatewayPort !== undefined;
-    if (relayToGateway) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort!);
+    if (relayToGateway) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort!, spec.seq);
     if (spec.network === 'isolated' && bubblewrap) await this.openEgress(spec, dirs);
     const command = relayToGateway
       ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.gatewayDir}/gateway.sock`, '--', ...spec.command(layout)]
@@ -268,7 +268,7 @@ export class LocalRuntime implements Runtime {
     // Adopted after a gateway restart: its listeners went with the old gateway.
     if (running && this.opts.isolation === 'bubblewrap') {
       if (spec.network === 'isolated' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec, dirs);
-      if (this.ownNetwork(spec) && spec.gatewayPort !== undefined && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort);
+      if (this.ownNetwork(spec) && spec.gatewayPort !== undefined && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort, spec.seq);
     }
     return { running, endpoints: this.endpoints(spec, dirs) };
   }
@@ -278,9 +278,9 @@ export class LocalRuntime implements Runtime {
   }
 
   /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
-  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number): Promise<void> {
+  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number, seq: number): Promise<void> {
     mkdirSync(dirs.gateway, { recursive: true, mode: 0o755 });
-    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port));
+    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port, sandboxLoopbackAddress(seq)));
   }
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
