@@ -10,7 +10,7 @@ const FRAME_ONLY_BY_PORTAL = "frame-ancestors 'self'";
  * cookies, storage or DOM, and its requests to the gateway carry `Origin: null`,
  * which the API refuses. Scripts, forms and popups still work.
  */
-export const OPAQUE_ORIGIN_POLICY = 'sandbox allow-scripts allow-forms allow-popups allow-popups-to-escape-sandbox allow-modals allow-downloads';
+export const OPAQUE_ORIGIN_POLICY = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads';
 
 export interface ResponseRules {
   /** Cookies a sandbox sets stay under this path (a path-routed sandbox's prefix); undefined: its own host's root. */

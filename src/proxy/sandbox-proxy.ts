@@ -247,6 +247,14 @@ export class SandboxProxy {
     const client = `${this.deps.proxies.clientIp(req)} ${String(req.headers['user-agent'] ?? '').slice(0, 200)}`;
     const principal = await this.deps.auth.require(req.headers, route.sandboxID, client);
     const facts = this.deps.sandboxes.factsFor(principal.user, route.sandboxID);
+    // Without a host of its own, another user's IDE would run its code on the portal's origin with the
+    // viewer's session: an admin opening it would hand the sandbox admin rights. Only its owner gets it here.
+    // (Port previews by path are answered in an opaque origin: those stay open to admins.)
+    if (route.service === 'ide' && !this.deps.ideOrigin && facts.ownerId !== principal.user.id && (principal.via === 'session' || principal.via === 'ide-session')
+      && (route.upstreamPath === undefined || portPreview(route.upstreamPath) === undefined)) {
+      throw new ForbiddenError(`sandbox ${route.sandboxID} is another user's: its IDE would run on this portal's origin with your session. ` +
+        'Open it on its own host (set routing.baseDomain; on one machine codeyard.localhost needs no DNS), or as its owner');
+    }
     const offered = findTemplate(facts.templateID)?.services ?? {};
     if (!(route.service in offered)) {
       const other = 'ide' in offered ? ideProxyPath(route.sandboxID) : 'cdp' in offered ? cdpProxyPath(route.sandboxID) : undefined;

@@ -46,6 +46,10 @@ test('a write past the workspace limit fails with "Disk quota exceeded" in the s
   const fill = await exec(ann, id, 'dd if=/dev/zero of=big bs=1M count=200 2>&1; echo "exit=$?"');
   assert.match(fill.stdout, /Disk quota exceeded/);
   assert.match(fill.stdout, /exit=1\n$/);
+  // A subvolume of her own would get a quota group outside her limit: making one is refused.
+  const nested = await exec(ann, id, 'btrfs subvolume create sv 2>&1; echo "exit=$?"; ls -d sv 2>&1');
+  assert.match(nested.stdout, /Operation not permitted\n(.|\n)*exit=1\n/, nested.stdout);
+  assert.match(nested.stdout, /cannot access 'sv'/);
   // Her own files are intact, and she can free space.
   assert.equal((await exec(ann, id, 'cat kept.txt')).stdout, 'precious\n');
   const usage = (await ann.call('GET', '/api/workspaces')).body.find((w: { name: string }) => w.name === 'default').usage;

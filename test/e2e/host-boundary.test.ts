@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Api, freePort, ROOT, sandboxProcesses, startGatewayProcess, tempDataDir, type RunningGateway } from '../helpers/gateway-process.ts';
 import { GATEWAY_WRITTEN_NAMES, rootOnlySentinel } from '../helpers/sentinel.ts';
+import { blockedDestinations } from '../../src/runtime/local/sandbox-network.ts';
 
 let gw: RunningGateway;
 let admin: Api;
@@ -144,6 +145,9 @@ test('each sandbox has a network of its own: its own 127.0.0.1:3000, no host loo
   // Cloud metadata is refused in the sandbox's own routing table.
   const meta = await exec(ann, a, 'curl -s -m 3 http://169.254.169.254/ ; echo "exit=$?"; ip route | grep -c "^prohibit 169.254.0.0/16"');
   assert.match(meta.stdout, /^exit=[1-9]\d*\n1\n$/, meta.stdout);
+  // And so is every address of the host's own, down interfaces (a bridge with no carrier) included.
+  const routes = (await exec(ann, a, 'ip route')).stdout;
+  for (const dest of blockedDestinations()) assert.match(routes, new RegExp(`^prohibit ${dest.replace('/32', '').replaceAll('.', '\\.')}( |$)`, 'm'), routes);
   // The gateway's own port inside leads to the gateway (for opencode's model proxy), where loopback buys nothing.
   const gwInside = await exec(ann, a, `curl -s -o /dev/null -w "%{http_code} " http://127.0.0.1:${gatewayPort}/healthz; curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:${gatewayPort}/metrics`);
   assert.equal(gwInside.stdout, '200 403');

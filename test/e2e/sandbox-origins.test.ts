@@ -105,6 +105,13 @@ test('an admin opens a user\'s preview page: it runs in an opaque origin and eve
   }
 });
 
+test('without a base domain, an admin never opens another user\'s IDE on the portal\'s origin; its owner does', { timeout: 60_000 }, async () => {
+  const asAdmin = await admin.call('GET', `/vscode-proxy/${box}/`, undefined, { accept: 'text/html' });
+  assert.equal(asAdmin.status, 403);
+  assert.match(asAdmin.text, /another user&#39;s: its IDE would run on this portal&#39;s origin/);
+  assert.equal((await mallory.call('GET', `/vscode-proxy/${box}/`)).status, 200);
+});
+
 test('the proxy strips Service-Worker-Allowed, refuses service-worker scripts outside code-server, and confines cookies', { timeout: 60_000 }, async () => {
   const page = await mallory.call('GET', `/vscode-proxy/${box}/proxy/${port}/`);
   assert.equal(page.status, 200);

@@ -20,10 +20,16 @@ const READY_TIMEOUT_MS = 10_000;
  * 127.0.0.1 is its own.
  */
 export function blockedDestinations(): string[] {
-  const own = Object.values(networkInterfaces()).flat()
-    .filter((a) => a && a.family === 'IPv4' && !a.internal)
-    .map((a) => `${a!.address}/32`);
-  return ['169.254.0.0/16', ...new Set(own)];
+  // Every address of every interface, up or down (os.networkInterfaces() leaves out a bridge with no
+  // carrier, such as docker0), as the kernel lists them.
+  let own: string[] = [];
+  try {
+    own = [...readFileSync('/proc/net/fib_trie', 'utf8').matchAll(/\|-- (\d+\.\d+\.\d+\.\d+)\n\s+\/32 host LOCAL/g)].map((m) => m[1]!);
+  } catch { /* no procfs: the interfaces Node sees */ }
+  if (own.length === 0) {
+    own = Object.values(networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4').map((a) => a!.address);
+  }
+  return ['169.254.0.0/16', ...new Set(own.filter((a) => !a.startsWith('127.')).map((a) => `${a}/32`))];
 }
 
 /**

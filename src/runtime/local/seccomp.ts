@@ -32,16 +32,26 @@ interface ArchInfo {
   unshare: number;
   clone: number;
   clone3: number;
+  ioctl: number;
   /** x86_64 also accepts x32 syscalls under the same audit arch, numbered from X32_SYSCALL_BIT. */
   x32: boolean;
 }
 
 const ARCHES: Record<string, ArchInfo> = {
-  x64: { audit: 0xc000003e, unshare: 272, clone: 56, clone3: 435, x32: true },
-  arm64: { audit: 0xc00000b7, unshare: 97, clone: 220, clone3: 435, x32: false },
+  x64: { audit: 0xc000003e, unshare: 272, clone: 56, clone3: 435, ioctl: 16, x32: true },
+  arm64: { audit: 0xc00000b7, unshare: 97, clone: 220, clone3: 435, ioctl: 29, x32: false },
 };
 
-type Label = 'next' | 'flags' | 'eperm' | 'enosys' | 'allow';
+/**
+ * btrfs ioctls that make a subvolume (or a snapshot, which is one): a subvolume gets a
+ * qgroup of its own, outside the workspace's limit (storage.workspaceImageMB), so a
+ * sandbox could write past its quota through one. _IOW(0x94, n, 4096-byte args).
+ */
+const BTRFS_SUBVOLUME_IOCTLS = [0x50009401 /* SNAP_CREATE */, 0x5000940e /* SUBVOL_CREATE */, 0x50009417 /* SNAP_CREATE_V2 */, 0x50009418 /* SUBVOL_CREATE_V2 */];
+// args[1] (the ioctl request) is a u64 after args[0]; its low half comes first.
+const OFF_ARG1_LO = 24;
+
+type Label = 'next' | 'flags' | 'ioctl' | 'eperm' | 'enosys' | 'allow';
 type Insn = { code: number; jt: Label; jf: Label; k: number; label?: Label };
 
 const ld = (k: number): Insn => ({ code: LD_ABS, jt: 'next', jf: 'next', k });
@@ -66,11 +76,14 @@ export function noUserNamespacesFilter(arch: string = process.arch): Buffer {
     ...(a.x32 ? [jmp(JGE, X32_SYSCALL_BIT, 'eperm', 'next')] : []),
     jmp(JEQ, a.unshare, 'flags', 'next'),
     jmp(JEQ, a.clone, 'flags', 'next'),
+    jmp(JEQ, a.ioctl, 'ioctl', 'next'),
     // clone3 passes its flags in memory, which seccomp cannot read; ENOSYS
     // makes glibc and libuv fall back to clone, whose flags it can.
     jmp(JEQ, a.clone3, 'enosys', 'allow'),
     { ...ld(OFF_ARG0_LO), label: 'flags' },
     jmp(JSET, CLONE_NEWUSER, 'eperm', 'allow'),
+    { ...ld(OFF_ARG1_LO), label: 'ioctl' },
+    ...BTRFS_SUBVOLUME_IOCTLS.map((request, i) => jmp(JEQ, request, 'eperm', i === BTRFS_SUBVOLUME_IOCTLS.length - 1 ? 'allow' : 'next')),
     ret(RET_ERRNO | EPERM, 'eperm'),
     ret(RET_ERRNO | ENOSYS, 'enosys'),
     ret(RET_ALLOW, 'allow'),
