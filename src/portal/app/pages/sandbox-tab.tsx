@@ -58,11 +58,12 @@ export function SandboxTab(props: { id: string; active: boolean }) {
     let cancelled = false;
     (async () => {
       setPhase((p) => (p === 'running' || p === 'waiting' ? 'loading' : p));
-      // An IDE on a host of its own (a base domain) cannot be fetched from here: ask the gateway whether it answers.
+      // An IDE on a host of its own (a base domain) cannot be fetched from here: ask the gateway. A sandbox is
+      // `running` only once its IDE answered (the periodic health check may come seconds later).
       const ownHost = /^https?:/.test(sandbox?.urls.ide ?? '');
       for (let i = 0; i < IDE_PROBE_TRIES && !cancelled; i++) {
         const ok = ownHost
-          ? await api<Status>('GET', `/api/sandboxes/${id}/status`).then((st) => st.health.ok, () => false)
+          ? await api<Status>('GET', `/api/sandboxes/${id}/status`).then((st) => st.state === 'running', () => false)
           : (await fetch(`/vscode-proxy/${id}/`, { headers: { accept: 'text/html' } }).catch(() => null))?.ok === true;
         if (ok) { if (!cancelled) setIdeReady(true); return; }
         await new Promise((r) => setTimeout(r, IDE_PROBE_MS));
