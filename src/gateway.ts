@@ -180,8 +180,6 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const app = buildApp({
     ai: modelProxy, providerKeys, aiConfig: () => config.ai, auth, users, sandboxes, workspaces, store,
     dataDir: config.dataDir, storage, audit, log, proxy, subdomains, proxies, metrics, metricsToken: config.metrics.token, baseDomain,
-    // Sandboxes reach this gateway from loopback (their relay to the model proxy connects there): loopback is not a credential.
-    loopbackShared: true,
     tls: tls && { ...tls, hstsSeconds: config.tls.hstsSeconds }, secureCookies: publicIsHttps, baseUrl, server: config.server,
   });
   // One client cannot hold every socket: per address, over the TCP listeners (the unix socket is the front proxy's).

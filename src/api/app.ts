@@ -60,8 +60,6 @@ export interface AppDeps {
   proxies: TrustedProxies;
   metrics: GatewayMetrics;
   metricsToken?: string;
-  /** Sandboxes share the host's loopback (local runtime): loopback is no credential. */
-  loopbackShared?: boolean;
   baseDomain?: string;
   /** Serve HTTPS with this certificate and key (PEM), instead of HTTP. */
   tls?: { cert: Buffer; key: Buffer; hstsSeconds: number };
@@ -162,7 +160,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   frontDoorRoutes(app, {
     auth: deps.auth, store: deps.store, sandboxes: deps.sandboxes, audit: deps.audit, proxies: deps.proxies, metrics: deps.metrics,
-    metricsToken: deps.metricsToken, loopbackShared: deps.loopbackShared === true, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
+    metricsToken: deps.metricsToken, baseDomain: deps.baseDomain, publicUrl: deps.baseUrl,
     storage: deps.storage,
   });
   loginRoutes(app);

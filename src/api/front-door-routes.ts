@@ -20,10 +20,8 @@ export interface FrontDoorDeps {
   audit: AuditLog;
   proxies: TrustedProxies;
   metrics: GatewayMetrics;
-  /** GET /metrics needs this as a Bearer token; without one, only loopback clients get it… */
+  /** GET /metrics needs this as a Bearer token; without one nobody gets it (sandboxes reach the gateway from loopback). */
   metricsToken: string | undefined;
-  /** …unless sandboxes share the loopback (the local runtime): then the token is required. */
-  loopbackShared: boolean;
   baseDomain: string | undefined;
   /** https://code.example.com[:port]: the scheme and port subdomains share with it. */
   publicUrl: () => string;
@@ -47,9 +45,8 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
     if (problems.length > 0) {
       // Anyone may ask; only the log (and loopback callers) get the details, which name paths and sockets.
       request.log.warn({ problems }, 'not ready');
-      // Sandboxes come in from loopback too (their relay): then only the log has them.
-      const detailed = !deps.loopbackShared && isLoopback(deps.proxies.clientIp(request.raw));
-      return reply.status(503).send({ status: 'unavailable', problems: detailed ? problems : problems.map((p) => briefs.get(p) ?? `${p.split(':')[0]}: unavailable (details in the gateway log)`) });
+      // Details name paths and sockets, and sandboxes come in from loopback too (their relay): only the log has them.
+      return reply.status(503).send({ status: 'unavailable', problems: problems.map((p) => briefs.get(p) ?? `${p.split(':')[0]}: unavailable (details in the gateway log)`) });
     }
     return { status: 'ready' };
   });
@@ -57,10 +54,8 @@ export function frontDoorRoutes(app: FastifyInstance, deps: FrontDoorDeps): void
   app.get('/metrics', async (request, reply) => {
     if (deps.metricsToken) {
       if (!sameSecret(request.headers.authorization ?? '', `Bearer ${deps.metricsToken}`)) throw new UnauthorizedError('GET /metrics needs the metrics token: Authorization: Bearer <metrics.token>');
-    } else if (deps.loopbackShared) {
+    } else {
       throw new ForbiddenError('GET /metrics needs metrics.token (CODEYARD_METRICS_TOKEN) here: sandboxes reach this gateway from loopback (their relay to the model proxy), so loopback alone proves nothing');
-    } else if (!isLoopback(deps.proxies.clientIp(request.raw))) {
-      throw new ForbiddenError('GET /metrics answers loopback clients only: scrape from this machine, or set metrics.token (CODEYARD_METRICS_TOKEN)');
     }
     reply.header('cache-control', 'no-store').type(deps.metrics.contentType);
     return deps.metrics.text();
@@ -118,8 +113,4 @@ function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function isLoopback(ip: string): boolean {
-  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
 }

@@ -20,9 +20,8 @@ export type HostRoute =
 export const DNS_NAME = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 const PORT_LABEL = /^([1-9][0-9]{0,4})-([a-z0-9]{20})$/;
-/** A sandbox's own IDE host; usernames of this shape are refused (see RESERVED_USERNAME). */
+/** A sandbox's own IDE host; usernames of this shape are refused (usernameSchema). */
 const IDE_LABEL = /^ide-([a-z0-9]{20})$/;
-export const RESERVED_USERNAME = IDE_LABEL;
 const USER_LABEL = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const WORKSPACE_LABEL = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
 

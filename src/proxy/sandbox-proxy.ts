@@ -179,11 +179,11 @@ export class SandboxProxy {
         throw new ForbiddenError(`WebSocket from another origin (${origin.slice(0, 100)}) refused`);
       }
       const resolved = await this.resolve(req, route);
-      if (resolved === 'stopped') throw new UpstreamUnavailableError(`sandbox ${(route as ProxyRoute).sandboxID} is stopped: start it first`);
-      const { upstreamPath, endpoint, principal, service } = resolved;
-      if (this.onOwnHost(service, principal, upstreamPath)) throw new ForbiddenError(`open the IDE at its own address, ${this.deps.ideOrigin!(sandboxIdOf(route))}/`);
-      if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       const sandboxID = (route as ProxyRoute).sandboxID;
+      if (resolved === 'stopped') throw new UpstreamUnavailableError(`sandbox ${sandboxID} is stopped: start it first`);
+      const { upstreamPath, endpoint, principal, service } = resolved;
+      if (this.onOwnHost(service, principal, upstreamPath)) throw new ForbiddenError(`open the IDE at its own address, ${this.deps.ideOrigin!(sandboxID)}/`);
+      if (upstreamPath === undefined) throw new NotFoundError('WebSocket path must have a trailing slash after the sandbox id');
       const owner = { userId: principal.user.id, sessionHash: principal.sessionHash, keyId: principal.keyId };
       const preview = service === 'ide' ? portPreview(upstreamPath) : undefined;
       if (preview) {
@@ -211,8 +211,7 @@ export class SandboxProxy {
    * Port previews by path are not the IDE: they stay (opaque origins, when an operator turned them on).
    */
   private onOwnHost(service: ProxyService, principal: Principal, upstreamPath: string | undefined): boolean {
-    if (!this.deps.ideOrigin || service !== 'ide' || (principal.via !== 'session' && principal.via !== 'ide-session')) return false;
-    return upstreamPath === undefined || portPreview(upstreamPath) === undefined;
+    return this.deps.ideOrigin !== undefined && browserAsksForIde(service, principal, upstreamPath);
   }
 
   /** The stopped page's button: start the sandbox, then back to its IDE (which shows the starting page). */
@@ -250,8 +249,7 @@ export class SandboxProxy {
     // Without a host of its own, another user's IDE would run its code on the portal's origin with the
     // viewer's session: an admin opening it would hand the sandbox admin rights. Only its owner gets it here.
     // (Port previews by path are answered in an opaque origin: those stay open to admins.)
-    if (route.service === 'ide' && !this.deps.ideOrigin && facts.ownerId !== principal.user.id && (principal.via === 'session' || principal.via === 'ide-session')
-      && (route.upstreamPath === undefined || portPreview(route.upstreamPath) === undefined)) {
+    if (!this.deps.ideOrigin && facts.ownerId !== principal.user.id && browserAsksForIde(route.service, principal, route.upstreamPath)) {
       throw new ForbiddenError(`sandbox ${route.sandboxID} is another user's: its IDE would run on this portal's origin with your session. ` +
         'Open it on its own host (set routing.baseDomain; on one machine codeyard.localhost needs no DNS), or as its owner');
     }
@@ -336,6 +334,12 @@ function badSegment(url: string, prefix: string): string {
   return segment ? JSON.stringify(segment.slice(0, 80)) : 'an empty segment';
 }
 
-function sandboxIdOf(route: ProxyRoute | 'bad'): string {
-  return route === 'bad' ? '' : route.sandboxID;
+/**
+ * A browser (the portal's session, or a session an IDE link made on this origin) asking for a
+ * sandbox's IDE itself, not a port preview (those are answered in an opaque origin): what would
+ * run a sandbox's code on the portal's origin with that session.
+ */
+function browserAsksForIde(service: ProxyService, principal: Principal, upstreamPath: string | undefined): boolean {
+  if (service !== 'ide' || (principal.via !== 'session' && principal.via !== 'ide-session')) return false;
+  return upstreamPath === undefined || portPreview(upstreamPath) === undefined;
 }

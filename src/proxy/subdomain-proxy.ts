@@ -54,12 +54,15 @@ type Target = { sandboxID: string; endpoint: Endpoint; mainService: boolean };
 export class SubdomainProxy {
   private readonly deps: SubdomainProxyDeps;
   private readonly secureCookie: boolean;
+  /** frame-ancestors of an IDE on its own host: itself (its webviews) and the portal. */
+  private readonly framedBy: string;
   /** Workspace host → the sandbox serving it (the host names its owner, checked before this is read). */
   private readonly hostSandbox = new Map<string, string>();
 
   constructor(deps: SubdomainProxyDeps) {
     this.deps = deps;
     this.secureCookie = deps.publicUrl.startsWith('https:');
+    this.framedBy = `'self' ${new URL(deps.publicUrl).origin}`;
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
@@ -126,8 +129,7 @@ export class SubdomainProxy {
     if (refusedServiceWorker(req, path, target.mainService)) throw new ForbiddenError('a service worker may be registered only from code-server\'s own static files');
     stripGatewayCredentials(req, this.deps.proxies.fromTrustedPeer(req));
     // The portal frames IDEs from their own hosts (and the IDE its own webviews); previews are framed by nobody else.
-    const framedBy = target.mainService ? `'self' ${new URL(this.deps.publicUrl).origin}` : undefined;
-    this.deps.pipe.web(req, res, { ...target, framedBy }, this.secureCookie || this.deps.proxies.isHttps(req));
+    this.deps.pipe.web(req, res, { ...target, framedBy: target.mainService ? this.framedBy : undefined }, this.secureCookie || this.deps.proxies.isHttps(req));
   }
 
   /** The not-running page's button: a POST from this very host opens (starts or creates) the workspace's sandbox, or starts this sandbox. */

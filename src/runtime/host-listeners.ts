@@ -1,6 +1,9 @@
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from '../logger.ts';
+import { startEgressProxy } from './egress-proxy.ts';
 
 /**
  * The gateway's own listeners that serve one sandbox from the host side (its
@@ -22,6 +25,17 @@ export class HostListeners {
     const mine = this.open.get(sandboxID) ?? new Map<string, Server | HttpServer>();
     mine.set(kind, server);
     this.open.set(sandboxID, mine);
+  }
+
+  /** The only way out of a sandbox with no network (the browser): the egress proxy on egress.sock in its gateway directory. */
+  openEgress(sandboxID: string, gatewayDir: string, log: Logger): Promise<void> {
+    return this.start(sandboxID, 'egress', () => startEgressProxy(join(gatewayDir, 'egress.sock'), sandboxID, log));
+  }
+
+  /** The host end of the relay to the gateway: gateway.sock in its gateway directory → 127.0.0.1:`port`, from the sandbox's own loopback address. */
+  openGatewayRelay(sandboxID: string, gatewayDir: string, port: number, seq: number): Promise<void> {
+    mkdirSync(gatewayDir, { recursive: true, mode: 0o755 });
+    return this.start(sandboxID, 'gateway', () => relaySocketToPort(join(gatewayDir, 'gateway.sock'), port, sandboxLoopbackAddress(seq)));
   }
 
   closeAll(sandboxID: string): void {

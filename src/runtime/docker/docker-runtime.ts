@@ -12,8 +12,7 @@ import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
 import { AGENT_DIR, insideLayout, sandboxDirs, sandboxEnv, type SandboxDirs } from '../local/sandbox-dirs.ts';
-import { startEgressProxy } from '../egress-proxy.ts';
-import { HostListeners, relaySocketToPort, sandboxLoopbackAddress } from '../host-listeners.ts';
+import { HostListeners } from '../host-listeners.ts';
 import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
 import { engineError, isNotFound } from './docker-client.ts';
 
@@ -102,8 +101,8 @@ export class DockerRuntime implements Runtime {
     // An isolated sandbox (the browser) has no network of its own: out only through the gateway's egress proxy.
     const isolated = spec.network === 'isolated';
     const network = this.opts.networks[spec.templateID] === 'none' || isolated ? 'none' : 'bridge';
-    if (isolated && this.opts.networks[spec.templateID] !== 'none') await this.openEgress(spec.sandboxID, dirs);
-    if (spec.gatewayPort) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort, spec.seq);
+    if (isolated && this.opts.networks[spec.templateID] !== 'none') await this.listeners.openEgress(spec.sandboxID, dirs.gateway, this.opts.log);
+    if (spec.gatewayPort) await this.listeners.openGatewayRelay(spec.sandboxID, dirs.gateway, spec.gatewayPort, spec.seq);
     let container: Docker.Container;
     try {
       container = await this.opts.docker.createContainer({
@@ -192,8 +191,8 @@ export class DockerRuntime implements Runtime {
     const running = c?.State.Running === true;
     if (running) this.follow(spec.sandboxID, c!.Id);
     // Adopted after a gateway restart: its way out went with the old gateway.
-    if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec.sandboxID, this.dirs(spec));
-    if (running && spec.gatewayPort && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, this.dirs(spec), spec.gatewayPort, spec.seq);
+    if (running && spec.network === 'isolated' && this.opts.networks[spec.templateID] !== 'none' && !this.listeners.has(spec.sandboxID, 'egress')) await this.listeners.openEgress(spec.sandboxID, this.dirs(spec).gateway, this.opts.log);
+    if (running && spec.gatewayPort && !this.listeners.has(spec.sandboxID, 'gateway')) await this.listeners.openGatewayRelay(spec.sandboxID, this.dirs(spec).gateway, spec.gatewayPort, spec.seq);
     return { running, endpoints: this.endpoints(spec, this.dirs(spec)) };
   }
 
@@ -334,14 +333,6 @@ export class DockerRuntime implements Runtime {
     this.exits.set(sandboxID, { exitCode: signal ? null : code, signal, oomKilled: c.State.OOMKilled === true });
   }
 
-  private async openEgress(sandboxID: string, dirs: SandboxDirs): Promise<void> {
-    await this.listeners.start(sandboxID, 'egress', () => startEgressProxy(join(dirs.gateway, 'egress.sock'), sandboxID, this.opts.log));
-  }
-
-  /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
-  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number, seq: number): Promise<void> {
-    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port, sandboxLoopbackAddress(seq)));
-  }
 
   private async removeContainer(sandboxID: string): Promise<void> {
     this.unfollow(sandboxID);

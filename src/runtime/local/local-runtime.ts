@@ -12,8 +12,7 @@ import type { Endpoint, ExecRequest, ExecResult, Runtime, SandboxLayout, Sandbox
 import { captureOutput } from '../capture-output.ts';
 import { pinSocket } from '../socket-pin.ts';
 import { expandSystemEnv, writeGatewayFiles } from '../run-files.ts';
-import { startEgressProxy } from '../egress-proxy.ts';
-import { HostListeners, relaySocketToPort, sandboxLoopbackAddress } from '../host-listeners.ts';
+import { HostListeners } from '../host-listeners.ts';
 import { chownIfNeeded, ensureMountPoint } from '../ownership.ts';
 import { signalName } from '../signal-name.ts';
 import { readFileFrom, tailFile } from '../main-log.ts';
@@ -88,6 +87,11 @@ const JOIN_CGROUPS = 'while [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shif
 const MARKER = 'CODEYARD_SANDBOX';
 function spawnEnv(base: string): Record<string, string> {
   return { PATH: SYSTEM_PATH, [MARKER]: base };
+}
+
+/** `argv` run by a shell that first joins the sandbox's cgroups (JOIN_CGROUPS); without cgroups, as it is. */
+function inCgroups(cgroup: CgroupHandle | undefined, argv: string[]): string[] {
+  return ['/bin/sh', '-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...argv];
 }
 
 export class LocalRuntime implements Runtime {
@@ -178,8 +182,8 @@ export class LocalRuntime implements Runtime {
     writeGatewayFiles(dirs.gateway, spec.runFiles);
     // opencode reaches the model proxy at 127.0.0.1:<gatewayPort>: in a network of its own, a relay inside leads there.
     const relayToGateway = ownNetwork && spec.gatewayPort !== undefined;
-    if (relayToGateway) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort!, spec.seq);
-    if (spec.network === 'isolated' && bubblewrap) await this.openEgress(spec, dirs);
+    if (relayToGateway) await this.listeners.openGatewayRelay(spec.sandboxID, dirs.gateway, spec.gatewayPort!, spec.seq);
+    if (spec.network === 'isolated' && bubblewrap) await this.listeners.openEgress(spec.sandboxID, dirs.gateway, this.opts.log);
     const command = relayToGateway
       ? [layout.nodeBin, `${layout.agentDir}/gateway-relay.mjs`, String(spec.gatewayPort), `${layout.gatewayDir}/gateway.sock`, '--', ...spec.command(layout)]
       : spec.command(layout);
@@ -193,7 +197,8 @@ export class LocalRuntime implements Runtime {
     const logFd = openSync(dirs.log, 'a', 0o600);
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...argv], {
+      const [shell, ...args] = inCgroups(cgroup, argv);
+      child = spawn(shell!, args, {
         detached: true,
         cwd: bubblewrap ? '/' : dirs.workspace,
         env: spawnEnv(dirs.base),
@@ -232,7 +237,7 @@ export class LocalRuntime implements Runtime {
         if (ownNetwork && spec.network === 'outbound' && this.opts.networks?.[spec.templateID] !== 'none') {
           state.net = await Promise.race([connectNetwork({
             tools: this.net, pid: state.init!.pid, asRoot: this.asRoot, env: spawnEnv(dirs.base),
-            wrap: (a) => ['/bin/sh', '-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...a],
+            wrap: (a) => inCgroups(cgroup, a),
           }), spawnFailed]);
         }
         block.end('go');
@@ -267,21 +272,12 @@ export class LocalRuntime implements Runtime {
     const running = this.ours(spec.sandboxID, state.init ?? state.outer);
     // Adopted after a gateway restart: its listeners went with the old gateway.
     if (running && this.opts.isolation === 'bubblewrap') {
-      if (spec.network === 'isolated' && !this.listeners.has(spec.sandboxID, 'egress')) await this.openEgress(spec, dirs);
-      if (this.ownNetwork(spec) && spec.gatewayPort !== undefined && !this.listeners.has(spec.sandboxID, 'gateway')) await this.openGatewayRelay(spec.sandboxID, dirs, spec.gatewayPort, spec.seq);
+      if (spec.network === 'isolated' && !this.listeners.has(spec.sandboxID, 'egress')) await this.listeners.openEgress(spec.sandboxID, dirs.gateway, this.opts.log);
+      if (this.ownNetwork(spec) && spec.gatewayPort !== undefined && !this.listeners.has(spec.sandboxID, 'gateway')) await this.listeners.openGatewayRelay(spec.sandboxID, dirs.gateway, spec.gatewayPort, spec.seq);
     }
     return { running, endpoints: this.endpoints(spec, dirs) };
   }
 
-  private async openEgress(spec: SandboxSpec, dirs: SandboxDirs): Promise<void> {
-    await this.listeners.start(spec.sandboxID, 'egress', () => startEgressProxy(join(dirs.gateway, 'egress.sock'), spec.sandboxID, this.opts.log));
-  }
-
-  /** The host end of the relay to the gateway: gateway.sock in the gateway's directory → the gateway's loopback port. */
-  private async openGatewayRelay(sandboxID: string, dirs: SandboxDirs, port: number, seq: number): Promise<void> {
-    mkdirSync(dirs.gateway, { recursive: true, mode: 0o755 });
-    await this.listeners.start(sandboxID, 'gateway', () => relaySocketToPort(join(dirs.gateway, 'gateway.sock'), port, sandboxLoopbackAddress(seq)));
-  }
 
   async exec(spec: SandboxSpec, req: ExecRequest): Promise<ExecResult> {
     const state = spec.driverState as LocalDriverState;
@@ -296,7 +292,6 @@ export class LocalRuntime implements Runtime {
     const inner = [this.bin.env, '-i', `--chdir=${cwd}`, ...envPairs(env), this.bin.timeout, '-k', String(EXEC_KILL_AFTER_S), seconds, ...command];
 
     let argv: string[];
-    let filtered = false;
     if (this.opts.isolation === 'bubblewrap') {
       // Into every namespace of the sandbox (its network included); then a bwrap that only
       // installs the same seccomp filter as the sandbox's own processes have (no new user namespaces).
@@ -304,20 +299,20 @@ export class LocalRuntime implements Runtime {
         ...(this.asRoot ? [] : ['--user', '--preserve-credentials']), '--root', '--',
         this.bin.bwrap, '--dev-bind', '/', '/', '--seccomp', '3', '--',
         ...(this.asRoot ? dropPrivileges(state.uid ?? this.sandboxUid(spec)) : []), ...inner];
-      filtered = true;
     } else {
       if (!existsSync(cwd)) throw new InvalidInputError(`cwd: ${cwd} does not exist in the sandbox`);
       argv = inner;
     }
 
-    const child = spawn('/bin/sh', ['-c', JOIN_CGROUPS, 'codeyard-join', ...(state.cgroup?.procsFiles ?? []), '--', ...argv], {
+    const [shell, ...args] = inCgroups(state.cgroup, argv);
+    const child = spawn(shell!, args, {
       cwd: this.opts.isolation === 'none' ? cwd : '/',
       env: spawnEnv(dirs.base),
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });
     const filterFd = child.stdio[3] as Writable;
     filterFd.on('error', () => {});
-    if (filtered) filterFd.end(noUserNamespacesFilter()); else filterFd.end();
+    if (this.opts.isolation === 'bubblewrap') filterFd.end(noUserNamespacesFilter()); else filterFd.end();
     const out = captureOutput(child.stdout!, req.maxOutputBytes);
     const err = captureOutput(child.stderr!, req.maxOutputBytes);
     const startedAt = Date.now();
@@ -402,7 +397,7 @@ export class LocalRuntime implements Runtime {
       const dirs = sandboxDirs(this.opts.dataDir, spec.sandboxID);
       const socketPath = await this.portRelays.socketFor({
         sandboxID: spec.sandboxID, endpointsDir: dirs.endpoints, port, host: listener.host, env: spawnEnv(dirs.base),
-        enter: ['/bin/sh', '-c', JOIN_CGROUPS, 'codeyard-join', ...(cgroup?.procsFiles ?? []), '--', ...enterNetwork(this.net, init.pid, this.asRoot)],
+        enter: inCgroups(cgroup, enterNetwork(this.net, init.pid, this.asRoot)),
       });
       return { socketPath };
     }
@@ -428,8 +423,7 @@ export class LocalRuntime implements Runtime {
       this.opts.log.warn({ sandboxID, pids: recorded.map((p) => p.pid) }, 'recorded processes belong to another data dir; left alone');
       return;
     }
-    const procs = recorded;
-    for (const p of procs) {
+    for (const p of recorded) {
       if (!isAlive(p)) continue;
       // Without a PID namespace the main process leads its own process group: kill the group.
       const target = this.opts.isolation === 'none' ? -p.pid : p.pid;
@@ -440,8 +434,8 @@ export class LocalRuntime implements Runtime {
       if (this.cgroups.oomKills(state.cgroup) > 0) this.oomSeen.set(sandboxID, true);
       await this.cgroups.destroy(state.cgroup);
     }
-    if (!(await waitUntilGone(procs, KILL_WAIT_MS))) {
-      throw new RuntimeFailureError(`sandbox ${sandboxID}: processes ${procs.map((p) => p.pid).join(', ')} survived SIGKILL; check them with ps`);
+    if (!(await waitUntilGone(recorded, KILL_WAIT_MS))) {
+      throw new RuntimeFailureError(`sandbox ${sandboxID}: processes ${recorded.map((p) => p.pid).join(', ')} survived SIGKILL; check them with ps`);
     }
   }
 

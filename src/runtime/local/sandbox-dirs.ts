@@ -28,12 +28,12 @@ export function sandboxDirs(dataDir: string, sandboxID: string, workspace: Works
   const base = join(dataDir, 'sandboxes', sandboxID);
   const persistent = workspace && workspaceDirs(dataDir, workspace);
   // A throwaway workspace with a size limit lives on the workspaces' filesystem (storage.workspaceImageMB).
-  const limited = !persistent && existsSync(throwawayDir(dataDir, sandboxID)) ? throwawayDir(dataDir, sandboxID) : undefined;
-  const throwaway = limited ?? base;
+  // Looked up only when asked for: most callers want the log or the base (some on every poll).
+  const throwaway = () => (existsSync(throwawayDir(dataDir, sandboxID)) ? throwawayDir(dataDir, sandboxID) : base);
   return {
     base,
-    home: persistent ? persistent.config : join(throwaway, 'home'),
-    workspace: persistent ? persistent.workspace : join(throwaway, 'workspace'),
+    get home() { return persistent ? persistent.config : join(throwaway(), 'home'); },
+    get workspace() { return persistent ? persistent.workspace : join(throwaway(), 'workspace'); },
     run: join(base, 'run'),
     gateway: join(base, 'gateway'),
     etc: join(base, 'etc'),
